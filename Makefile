@@ -1,0 +1,48 @@
+# certaudit — developer entry points. `make demo` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TESTS ?=
+PYTEST_ARGS ?=
+
+# Debian packages the lab and the tests need (sshd in namespaces, nginx, chromium, busybox).
+DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash
+
+.PHONY: dev sysdeps lint test demo bench clean
+
+$(VENV)/.stamp: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+dev: $(VENV)/.stamp
+
+# Installs missing Debian packages when run as root; otherwise says what is missing.
+sysdeps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing Debian packages (install as root):$$missing"; exit 1; fi; \
+	fi
+
+lint: dev
+	$(BIN)/ruff format --check audit tests
+	$(BIN)/ruff check audit tests
+	$(BIN)/mypy audit
+	$(BIN)/lint-imports
+
+test: dev sysdeps
+	$(BIN)/pytest $(if $(TESTS),-k '$(TESTS)') $(PYTEST_ARGS)
+
+demo: dev sysdeps
+	$(BIN)/python -m tests.lab.demo --out reports/demo
+
+bench: dev sysdeps
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

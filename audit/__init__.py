@@ -1,0 +1,1 @@
+"""certaudit: agentless fleet audit of TLS certificates."""

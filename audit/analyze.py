@@ -1,0 +1,192 @@
+"""Evidence + rules -> ranked findings.
+
+The framework part of the rules: builds each rule's contexts from the evidence, runs the
+rule, fills its templates, and scores every finding for ranking. A rule that crashes is
+surfaced as a finding (RULE_ERROR), never reduced to a log line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from audit.model import Finding, HostResult, Severity
+from audit.rules import REGISTRY
+from audit.rules.base import (
+    CertContext,
+    Context,
+    EndpointContext,
+    HostContext,
+    Hit,
+    Rule,
+    Scope,
+    Settings,
+    render,
+)
+
+NOT_DEPLOYED_KINDS = frozenset({"ca_bundle", "archive"})
+"""Locations whose certificates are not deployed certs (trust stores, certbot archive)."""
+
+_SEVERITY_WEIGHT = {
+    Severity.CRITICAL: 10.0,
+    Severity.HIGH: 6.0,
+    Severity.MEDIUM: 3.0,
+    Severity.LOW: 1.0,
+    Severity.INFO: 0.2,
+}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the rules see for one run (or one `check`/`inspect`)."""
+
+    hosts: Sequence[HostResult] = ()
+    endpoints: Sequence[EndpointContext] = ()
+    extra_certs: Sequence[CertContext] = ()
+    """Certificate contexts that come from outside a host (inspect's local files)."""
+
+
+def cert_contexts(hosts: Sequence[HostResult], endpoints: Sequence[EndpointContext] = ()) -> list[CertContext]:
+    """One context per deployed certificate location, with served flag and blast radius."""
+    served = {
+        cert.sha256 for ep in endpoints for cert in ep.probe.chain[:1]
+    }
+    served |= {
+        found.cert.sha256
+        for h in hosts
+        for found in h.certificates
+        if found.location.kind == "listener"
+    }
+    places: Counter[str] = Counter()
+    for h in hosts:
+        for found in h.certificates:
+            if found.location.kind not in NOT_DEPLOYED_KINDS:
+                places[found.cert.sha256] += 1
+    out = []
+    for h in hosts:
+        for found in h.certificates:
+            if found.location.kind in NOT_DEPLOYED_KINDS:
+                continue
+            out.append(
+                CertContext(
+                    cert=found.cert,
+                    location=found.location,
+                    served=found.cert.sha256 in served,
+                    blast_radius=places[found.cert.sha256],
+                )
+            )
+    return out
+
+
+def _contexts(scope: Scope, evidence: Evidence, certs: list[CertContext]) -> Iterable[Context]:
+    if scope is Scope.HOST:
+        return (HostContext(h) for h in evidence.hosts)
+    if scope is Scope.CERT:
+        return certs
+    return evidence.endpoints
+
+
+def _host_of(ctx: Context) -> str:
+    if isinstance(ctx, HostContext):
+        return ctx.result.host.name
+    if isinstance(ctx, CertContext):
+        return ctx.location.host
+    return ctx.probe.host
+
+
+def _exposure(ctx: Context) -> tuple[float, str]:
+    if isinstance(ctx, EndpointContext):
+        return 1.5, "served on a listener"
+    if isinstance(ctx, CertContext):
+        if ctx.served or ctx.location.kind == "listener":
+            return 1.5, "served on a listener"
+        return 1.0, "file no listener serves"
+    if not ctx.result.outcome.audited:
+        return 1.3, "host not audited"
+    return 1.0, "host"
+
+
+def _urgency(days_left: float | None) -> tuple[float, str]:
+    if days_left is None:
+        return 1.0, ""
+    if days_left < 0:
+        return 1.5, f"expired {-days_left:.0f} days ago"
+    return 1.0 + 0.5 / (1.0 + days_left / 7.0), f"{days_left:.0f} days left"
+
+
+def _blast(ctx: Context) -> tuple[float, str]:
+    n = ctx.blast_radius if isinstance(ctx, CertContext) else 1
+    if n <= 1:
+        return 1.0, ""
+    return 1.0 + 0.25 * math.log2(n), f"deployed in {n} places"
+
+
+def score(severity: Severity, ctx: Context, days_left: float | None) -> tuple[float, str]:
+    """Risk = severity x exposure x urgency x blast radius, with the reasons as text."""
+    exposure, why_exposure = _exposure(ctx)
+    urgency, why_urgency = _urgency(days_left)
+    blast, why_blast = _blast(ctx)
+    risk = round(_SEVERITY_WEIGHT[severity] * exposure * urgency * blast, 2)
+    why = "; ".join(w for w in (severity.value, why_exposure, why_urgency, why_blast) if w)
+    return risk, why
+
+
+def _finding(rule: Rule, ctx: Context, hit: Hit) -> Finding:
+    severity = hit.severity or rule.severity
+    risk, why = score(severity, ctx, hit.days_left)
+    return Finding(
+        id=rule.id,
+        severity=severity,
+        host=_host_of(ctx),
+        subject=hit.subject,
+        title=rule.title,
+        detail=hit.detail,
+        diagnose=render(rule.diagnose, hit.values),
+        fix=hit.fix if hit.fix is not None else render(rule.fix, hit.values),
+        cert_sha256=hit.cert_sha256,
+        risk=risk,
+        why=why,
+        days_left=None if hit.days_left is None else round(hit.days_left, 2),
+    )
+
+
+def analyze(
+    evidence: Evidence, settings: Settings, rules: Sequence[Rule] = REGISTRY
+) -> list[Finding]:
+    """Run every rule over its contexts; return findings ranked by risk, highest first."""
+    certs = cert_contexts(evidence.hosts, evidence.endpoints) + list(evidence.extra_certs)
+    findings: list[Finding] = []
+    for rule in rules:
+        for ctx in _contexts(rule.scope, evidence, certs):
+            try:
+                hits = list(rule.check(ctx, settings))
+            except Exception as exc:  # a crashing rule is a finding, not a log line
+                findings.append(_rule_error(rule, ctx, exc))
+                continue
+            findings.extend(_finding(rule, ctx, hit) for hit in hits)
+    return rank(findings)
+
+
+def rank(findings: Iterable[Finding]) -> list[Finding]:
+    """Highest risk first; ties broken deterministically."""
+    return sorted(
+        findings,
+        key=lambda f: (-f.risk, -f.severity.rank, f.host, f.id, f.subject, f.cert_sha256 or ""),
+    )
+
+
+def _rule_error(rule: Rule, ctx: Context, exc: Exception) -> Finding:
+    return Finding(
+        id="RULE_ERROR",
+        severity=Severity.LOW,
+        host=_host_of(ctx),
+        subject=rule.id,
+        title=f"Rule {rule.id} failed on this evidence",
+        detail=f"{type(exc).__name__}: {exc}",
+        diagnose="certaudit run -v (see the rule's traceback)",
+        fix="Report this as a certaudit bug with the detail above.",
+        risk=0.5,
+        why="internal error",
+    )

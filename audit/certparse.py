@@ -1,0 +1,373 @@
+"""Bytes -> certificates. Contract: never raises on bad input; errors are data.
+
+Accepts PEM (bundles, CRLF, BOM, text around the blocks), DER (with trailing bytes
+reported), PKCS#7 (PEM or DER). Every certificate comes back as a model.CertInfo;
+everything that looked like a certificate but would not parse comes back as a reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+from audit.model import CertInfo
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 #]+)-----\s*(.*?)-----END \1-----", re.DOTALL
+)
+_CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
+_PKCS7_LABELS = {b"PKCS7", b"CERTIFICATE CHAIN"}
+
+MAX_CERTS_PER_FILE = 2000
+"""Bound on certificates read from one input (a 500-certificate bundle is normal)."""
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """One certificate, or one reason something that looked like one did not parse."""
+
+    index: int
+    format: str
+    cert: CertInfo | None = None
+    error: str | None = None
+
+
+def _hex(b: bytes | None) -> str | None:
+    return b.hex() if b is not None else None
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _key_info(cert: x509.Certificate) -> tuple[str, int, str]:
+    try:
+        key = cert.public_key()
+    except Exception:  # unsupported or malformed key: still report the certificate
+        return "unknown", 0, ""
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashlib.sha256(spki).hexdigest()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size, digest
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size, digest
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256, digest
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456, digest
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size, digest
+    return "unknown", 0, digest
+
+
+def _verifies_itself(cert: x509.Certificate) -> bool:
+    try:
+        key = cert.public_key()
+        algo = cert.signature_hash_algorithm
+        if isinstance(key, rsa.RSAPublicKey) and algo is not None:
+            pss = cert.signature_algorithm_parameters
+            pad = pss if isinstance(pss, padding.PSS) else padding.PKCS1v15()
+            key.verify(cert.signature, cert.tbs_certificate_bytes, pad, algo)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algo is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algo))
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            key.verify(cert.signature, cert.tbs_certificate_bytes)
+        elif isinstance(key, dsa.DSAPublicKey) and algo is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, algo)
+        else:
+            return False
+        return True
+    except Exception:
+        return False
+
+
+def describe(cert: x509.Certificate) -> CertInfo:
+    """Turn a cryptography certificate into a CertInfo. Never raises."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    warnings: list[str] = []
+
+    def attempt(what: str, fn, default):  # type: ignore[no-untyped-def]
+        try:
+            return fn()
+        except Exception as exc:  # malformed field: keep going, say what it was
+            warnings.append(f"{what}: {exc}")
+            return default
+
+    subject = attempt("subject", lambda: cert.subject.rfc4514_string(), "<unreadable subject>")
+    issuer = attempt("issuer", lambda: cert.issuer.rfc4514_string(), "<unreadable issuer>")
+
+    def first_cn() -> str | None:
+        attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if not attrs:
+            return None
+        value = attrs[0].value
+        return value if isinstance(value, str) else value.decode("latin-1")
+
+    common_name = attempt("common name", first_cn, None)
+    serial_int = attempt("serial", lambda: cert.serial_number, 0)
+    serial = format(serial_int, "x") if serial_int >= 0 else "-" + format(-serial_int, "x")
+    not_before = _utc(cert.not_valid_before_utc)
+    not_after = _utc(cert.not_valid_after_utc)
+    if not_before > not_after:
+        warnings.append("notBefore is after notAfter")
+
+    dns_names: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    has_san = False
+
+    def read_san() -> None:
+        nonlocal dns_names, ips, has_san
+        try:
+            ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+        except x509.ExtensionNotFound:
+            return
+        has_san = True
+        san = ext.value
+        assert isinstance(san, x509.SubjectAlternativeName)
+        dns_names = tuple(san.get_values_for_type(x509.DNSName))
+        ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
+
+    attempt("subjectAltName", read_san, None)
+
+    def basic_ca() -> bool:
+        try:
+            bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        except x509.ExtensionNotFound:
+            return False
+        return bool(bc.value.ca)
+
+    is_ca = attempt("basicConstraints", basic_ca, False)
+
+    def ski() -> str | None:
+        try:
+            return _hex(cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest)
+        except x509.ExtensionNotFound:
+            return None
+
+    def aki() -> str | None:
+        try:
+            return _hex(
+                cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+            )
+        except x509.ExtensionNotFound:
+            return None
+
+    def aia() -> tuple[str, ...]:
+        try:
+            ext = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
+        except x509.ExtensionNotFound:
+            return ()
+        return tuple(
+            d.access_location.value
+            for d in ext.value
+            if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)
+        )
+
+    subject_key_id = attempt("subjectKeyIdentifier", ski, None)
+    authority_key_id = attempt("authorityKeyIdentifier", aki, None)
+    aia_urls = attempt("authorityInfoAccess", aia, ())
+
+    key_type, key_bits, pk_digest = _key_info(cert)
+    sig_oid = cert.signature_algorithm_oid
+    sig_name = getattr(sig_oid, "_name", None) or sig_oid.dotted_string
+    if sig_name == "Unknown OID":
+        sig_name = sig_oid.dotted_string
+    sig_hash = attempt(
+        "signature hash",
+        lambda: cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else None,
+        None,
+    )
+    if sig_hash is None:
+        lowered = sig_name.lower()
+        sig_hash = "md5" if "md5" in lowered else ("sha1" if "sha1" in lowered else None)
+    self_issued = subject == issuer
+    return CertInfo(
+        sha256=hashlib.sha256(der).hexdigest(),
+        der=der,
+        subject=subject,
+        issuer=issuer,
+        common_name=common_name,
+        serial=serial,
+        not_before=not_before,
+        not_after=not_after,
+        dns_names=dns_names,
+        ip_addresses=ips,
+        has_san_extension=has_san,
+        key_type=key_type,
+        key_bits=key_bits,
+        signature_algorithm=sig_name,
+        signature_hash=sig_hash,
+        is_ca=is_ca,
+        self_issued=self_issued,
+        self_signed=self_issued and _verifies_itself(cert),
+        subject_key_id=subject_key_id,
+        authority_key_id=authority_key_id,
+        aia_ca_issuers=aia_urls,
+        public_key_sha256=pk_digest,
+        warnings=tuple(warnings),
+    )
+
+
+def load_der(der: bytes) -> CertInfo:
+    """Parse one DER certificate. Raises ValueError with a reason (used by callers below)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except Exception as exc:
+        raise ValueError(_reason(exc)) from None
+    try:
+        return describe(cert)
+    except Exception as exc:  # a field cryptography refuses lazily (dates, version)
+        raise ValueError(_reason(exc)) from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _der_length(data: bytes) -> int | None:
+    """Total length of the leading DER SEQUENCE, or None if it is not one."""
+    if len(data) < 2 or data[0] != 0x30:
+        return None
+    first = data[1]
+    if first < 0x80:
+        return 2 + first
+    n = first & 0x7F
+    if n == 0 or n > 4 or len(data) < 2 + n:
+        return None
+    return 2 + n + int.from_bytes(data[2 : 2 + n], "big")
+
+
+def _parse_pkcs7(data: bytes, pem: bool, start: int) -> list[ParsedItem]:
+    try:
+        certs = (
+            pkcs7.load_pem_pkcs7_certificates(data) if pem else pkcs7.load_der_pkcs7_certificates(data)
+        )
+    except Exception as exc:
+        return [ParsedItem(start, "pkcs7", error=f"PKCS#7 does not parse: {_reason(exc)}")]
+    items = []
+    for i, c in enumerate(certs[:MAX_CERTS_PER_FILE]):
+        try:
+            items.append(ParsedItem(start + i, "pkcs7", cert=describe(c)))
+        except Exception as exc:
+            items.append(ParsedItem(start + i, "pkcs7", error=_reason(exc)))
+    return items
+
+
+def looks_like_der_certificate(data: bytes) -> bool:
+    """Cheap test: a DER SEQUENCE whose first element is also a SEQUENCE."""
+    length = _der_length(data)
+    return length is not None and len(data) > 4 and data[_der_header_len(data)] == 0x30
+
+
+def _der_header_len(data: bytes) -> int:
+    return 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
+
+
+def parse_bytes(data: bytes) -> list[ParsedItem]:
+    """Every certificate in `data`, in order. Never raises.
+
+    Returns an empty list when there is nothing certificate-like at all.
+    """
+    try:
+        return _parse_bytes(data)
+    except Exception as exc:  # the contract: bad bytes are data, never a crash
+        return [ParsedItem(0, "unknown", error=f"unexpected parser failure: {_reason(exc)}")]
+
+
+def _parse_bytes(data: bytes) -> list[ParsedItem]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"-----BEGIN" in data:
+        return _parse_pem(data)
+    if data[:1] == b"\x30":
+        return _parse_der(data)
+    return []
+
+
+def _parse_pem(data: bytes) -> list[ParsedItem]:
+    items: list[ParsedItem] = []
+    index = 0
+    for match in _PEM_BLOCK.finditer(data):
+        label = match.group(1)
+        if label in _PKCS7_LABELS:
+            found = _parse_pkcs7(match.group(0), True, index)
+            items.extend(found)
+            index += len(found)
+            continue
+        if label not in _CERT_LABELS:
+            continue  # keys, CSRs, CRLs: not certificates
+        body = re.sub(rb"\s+", b"", match.group(2))
+        try:
+            der = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            items.append(ParsedItem(index, "pem", error="PEM body is not valid base64"))
+            index += 1
+            continue
+        if label == b"TRUSTED CERTIFICATE":
+            length = _der_length(der)
+            der = der[:length] if length else der  # drop OpenSSL's trailing aux data
+        try:
+            items.append(ParsedItem(index, "pem", cert=load_der(der)))
+        except ValueError as exc:
+            items.append(ParsedItem(index, "pem", error=str(exc)))
+        index += 1
+        if index >= MAX_CERTS_PER_FILE:
+            break
+    if not items and re.search(rb"-----BEGIN (X509 |TRUSTED )?CERTIFICATE-----", data):
+        items.append(ParsedItem(0, "pem", error="BEGIN CERTIFICATE without a matching END line"))
+    return items
+
+
+def _parse_der(data: bytes) -> list[ParsedItem]:
+    length = _der_length(data)
+    if length is None or length > len(data):
+        return [ParsedItem(0, "der", error="DER is truncated or malformed")]
+    try:
+        cert = load_der(data[:length])
+    except ValueError as exc:
+        if b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02" in data[:40]:  # signedData OID
+            return _parse_pkcs7(data, False, 0)
+        return [ParsedItem(0, "der", error=str(exc))]
+    item = ParsedItem(0, "der", cert=cert)
+    if length < len(data):
+        trailing = len(data) - length
+        cert = _with_warning(cert, f"{trailing} trailing bytes after the DER certificate")
+        item = ParsedItem(0, "der", cert=cert)
+    return [item]
+
+
+def _with_warning(cert: CertInfo, warning: str) -> CertInfo:
+    from dataclasses import replace
+
+    return replace(cert, warnings=cert.warnings + (warning,))
+
+
+def load_pem_or_der(data: bytes) -> list[CertInfo]:
+    """Only the certificates that parsed (convenience for probes and tests)."""
+    return [item.cert for item in parse_bytes(data) if item.cert is not None]
+
+
+def certificate_to_pem(cert: CertInfo) -> str:
+    """PEM text of a certificate (for reports and `openssl` reproduction)."""
+    body = base64.encodebytes(cert.der).decode("ascii").replace("\n", "")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of a cryptography certificate, lower-case hex."""
+    return cert.fingerprint(hashes.SHA256()).hex()

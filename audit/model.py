@@ -1,0 +1,327 @@
+"""Data shared by every layer: frozen dataclasses and enums, standard library only.
+
+Data flows one way: inventory -> collect -> probe -> analyse -> store -> report.
+Every layer reads and writes these types; none of them does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is on its own, before exposure and urgency."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse: critical=4 ... info=0."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.CRITICAL: 4,
+    Severity.HIGH: 3,
+    Severity.MEDIUM: 2,
+    Severity.LOW: 1,
+    Severity.INFO: 0,
+}
+
+
+class HostOutcome(str, enum.Enum):
+    """How the audit of one host ended. Every inventory host gets exactly one."""
+
+    OK = "ok"
+    PARTIAL = "partial"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    KEY_MISMATCH = "key_mismatch"
+    KEY_UNKNOWN = "key_unknown"
+    FAILED = "failed"
+
+    @property
+    def audited(self) -> bool:
+        """True when anything was collected from the host."""
+        return self in (HostOutcome.OK, HostOutcome.PARTIAL)
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory host, with everything needed to reach and audit it."""
+
+    name: str
+    """Inventory name (what the operator calls it)."""
+    address: str
+    """Where to connect: ansible_host, or the name itself."""
+    port: int | None = None
+    """SSH port; None lets ssh_config (or 22) decide."""
+    user: str | None = None
+    """SSH user; None lets ssh_config (or the local user) decide."""
+    key_file: str | None = None
+    """ansible_ssh_private_key_file, if given."""
+    become: bool = False
+    """Run the collection through `sudo -n`."""
+    groups: tuple[str, ...] = ()
+    """Groups the host belongs to, in inventory order."""
+    cert_paths: tuple[str, ...] = ()
+    """Extra certificate paths from certaudit_cert_paths."""
+    tls_names: tuple[str, ...] = ()
+    """Names to send as SNI from certaudit_tls_names."""
+    tls_ports: tuple[int, ...] = ()
+    """Ports that must speak TLS, from certaudit_tls_ports."""
+    probe_direct: bool = False
+    """certaudit_probe_direct: also probe listeners straight from the runner."""
+    source: str = ""
+    """Where the host was defined, as "file:line"."""
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """One parsed X.509 certificate. Identity is its SHA-256 over DER."""
+
+    sha256: str
+    """Lower-case hex SHA-256 of the DER encoding."""
+    der: bytes = field(repr=False)
+    """The certificate itself (public data)."""
+    subject: str
+    """RFC 4514 subject."""
+    issuer: str
+    """RFC 4514 issuer."""
+    common_name: str | None
+    """First subject CN, if any."""
+    serial: str
+    """Serial number as hex (may be "-1f" for a negative serial)."""
+    not_before: datetime
+    """Start of validity, UTC, timezone-aware."""
+    not_after: datetime
+    """End of validity, UTC, timezone-aware."""
+    dns_names: tuple[str, ...]
+    """SAN dNSName entries."""
+    ip_addresses: tuple[str, ...]
+    """SAN iPAddress entries."""
+    has_san_extension: bool
+    """Whether the subjectAltName extension is present at all."""
+    key_type: str
+    """"RSA", "EC", "Ed25519", "Ed448", "DSA" or "unknown"."""
+    key_bits: int
+    """Key size in bits (curve size for EC)."""
+    signature_algorithm: str
+    """Dotted name such as "sha256WithRSAEncryption" (or the OID)."""
+    signature_hash: str | None
+    """Hash of the signature ("sha256", "sha1", "md5"); None for Ed25519 etc."""
+    is_ca: bool
+    """basicConstraints CA=true."""
+    self_issued: bool
+    """Subject equals issuer."""
+    self_signed: bool
+    """Self-issued and the signature verifies with its own key."""
+    subject_key_id: str | None = None
+    """Subject Key Identifier as hex."""
+    authority_key_id: str | None = None
+    """Authority Key Identifier (keyIdentifier) as hex."""
+    aia_ca_issuers: tuple[str, ...] = ()
+    """AIA caIssuers URLs."""
+    public_key_sha256: str = ""
+    """SHA-256 of the SubjectPublicKeyInfo DER (ties certs to keys without keys)."""
+    warnings: tuple[str, ...] = ()
+    """Oddities that did not stop parsing (bad extension, notBefore after notAfter...)."""
+
+
+@dataclass(frozen=True)
+class CertLocation:
+    """One place a certificate was found."""
+
+    host: str
+    """Inventory host name ("" for local files given to `inspect`)."""
+    path: str
+    """File path, or "listener:PORT" for a served certificate."""
+    kind: str = "file"
+    """"file", "listener", "kubeconfig", ..."""
+    index: int = 0
+    """Position inside the bundle or served chain (0 = first)."""
+    format: str = "pem"
+    """"pem", "der", "pkcs7"."""
+    servername: str | None = None
+    """SNI name for a listener location."""
+
+
+@dataclass(frozen=True)
+class Unparseable:
+    """A file that looks like a certificate but does not parse."""
+
+    host: str
+    path: str
+    reason: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """A private-key file, recorded by metadata only. Its bytes never leave the host."""
+
+    host: str
+    path: str
+    owner: str
+    group: str
+    mode: int
+    """Permission bits, e.g. 0o644."""
+    kind: str = "key"
+    """What marked it as a key: "pem-key", "der-key", "pkcs12", "keystore", "combined"."""
+
+    @property
+    def exposed(self) -> bool:
+        """Readable by group or others."""
+        return bool(self.mode & 0o044)
+
+
+class IssueReason(str, enum.Enum):
+    """Fixed reason codes for partial collection; stable, they end up in reports."""
+
+    PERMISSION_DENIED = "permission_denied"
+    TOO_LARGE = "too_large"
+    TOO_MANY_FILES = "too_many_files"
+    TIMEOUT = "timeout"
+    TRUNCATED = "truncated"
+    READ_ERROR = "read_error"
+    PRIVILEGE_UNAVAILABLE = "privilege_unavailable"
+    UNSUPPORTED = "unsupported"
+    OUTPUT_CAP = "output_cap"
+
+
+@dataclass(frozen=True)
+class CollectionIssue:
+    """Something that could not be read on a host."""
+
+    host: str
+    path: str
+    reason: IssueReason
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FoundCert:
+    """A certificate as it was found at one location."""
+
+    cert: CertInfo
+    location: CertLocation
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """The envelope for one host: an outcome, never an exception."""
+
+    host: Host
+    outcome: HostOutcome
+    detail: str = ""
+    """Human reason for the outcome (the SSH error, the deadline...)."""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    certificates: tuple[FoundCert, ...] = ()
+    unparseable: tuple[Unparseable, ...] = ()
+    key_files: tuple[KeyFile, ...] = ()
+    issues: tuple[CollectionIssue, ...] = ()
+    ca_bundles: tuple[str, ...] = ()
+    """Paths of system CA bundles present on the host."""
+    listeners: tuple[Listener, ...] = ()
+    bytes_received: int = 0
+    facts: tuple[tuple[str, str], ...] = ()
+    """Small key/value facts reported by the remote script (os, shell, privilege)."""
+
+
+class ProbeStatus(str, enum.Enum):
+    """How a TLS probe of one endpoint ended."""
+
+    TLS = "tls"
+    PLAINTEXT = "plaintext"
+    CLIENT_CERT_REQUIRED = "client_cert_required"
+    HANDSHAKE_FAILED = "handshake_failed"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    CLOSED = "closed"
+    """Connection closed before any answer."""
+
+
+@dataclass(frozen=True)
+class TlsProbe:
+    """The result of one handshake against HOST:PORT with one SNI name."""
+
+    host: str
+    """Inventory host (or the target given to `check`)."""
+    address: str
+    port: int
+    servername: str | None
+    status: ProbeStatus
+    via: str = "direct"
+    """"direct" or "ssh" (forwarded through the host's SSH connection)."""
+    protocol: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    chain: tuple[CertInfo, ...] = ()
+    """Certificates exactly as the server sent them, leaf first."""
+    acceptable_ca_names: tuple[str, ...] = ()
+    """CA names from a CertificateRequest, when the server asked for a client cert."""
+    error: str = ""
+    """The alert or library reason for a failure; what a plaintext peer answered."""
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A listening TCP socket on a host, with what probing it found."""
+
+    host: str
+    address: str
+    port: int
+    process: str | None = None
+    expects_tls: bool = False
+    """Well-known TLS port, `listen ... ssl`, or certaudit_tls_ports."""
+    probes: tuple[TlsProbe, ...] = ()
+    config_file: str | None = None
+    config_line: int | None = None
+    cert_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosed problem. `id` is from FINDINGS.md and never changes meaning."""
+
+    id: str
+    severity: Severity
+    host: str
+    """Inventory host, or the endpoint for `check`, or "" for local files."""
+    subject: str
+    """What it is about: a path, "listener 443 (sni name)", a renewal unit..."""
+    title: str
+    detail: str
+    diagnose: str
+    """A command the operator can paste to see it for themselves."""
+    fix: str
+    cert_sha256: str | None = None
+    risk: float = 0.0
+    """Ranking score, higher first; filled by the analysis."""
+    why: str = ""
+    """Why it ranks where it does (one line)."""
+    days_left: float | None = None
+    """Days until notAfter where the finding is about validity."""
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """A whole run: what every host gave and what the rules made of it."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime
+    inventory: str
+    hosts: tuple[HostResult, ...]
+    findings: tuple[Finding, ...]
+    partial: bool = False
+    """True when the run was interrupted before every host ended."""

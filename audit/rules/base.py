@@ -1,0 +1,172 @@
+"""The rule framework: metadata, contexts, hits. Rules are pure: no I/O, no clock.
+
+A rule is one function plus its metadata (`Rule`). The framework (analyze.py) decides
+which contexts a rule sees (`scope`), fills the `diagnose` and `fix` templates from the
+values a hit carries, and turns hits into model.Finding. Registration is explicit:
+rules/__init__.py lists every rule.
+"""
+
+from __future__ import annotations
+
+import enum
+import string
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from audit.model import CertInfo, CertLocation, HostResult, Listener, Severity, TlsProbe
+
+
+class Scope(str, enum.Enum):
+    """What a rule looks at."""
+
+    CERT = "cert"
+    """One certificate at one location (file or served chain position)."""
+    HOST = "host"
+    """One host's collection envelope (coverage, key files, bundles)."""
+    ENDPOINT = "endpoint"
+    """One TLS probe of one listener with one SNI name, with its chain verdict."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the rules may depend on besides the evidence. `now` is passed in, never read."""
+
+    now: datetime
+    expiry_windows: tuple[int, ...] = (30, 14, 7)
+    """Warning windows in days, widest first: medium, high, critical."""
+    max_leaf_validity_days: int = 398
+
+
+@dataclass(frozen=True)
+class CertContext:
+    """A certificate at one location, with what the fleet knows about it."""
+
+    cert: CertInfo
+    location: CertLocation
+    served: bool = False
+    """The same certificate is served by some listener in this run."""
+    blast_radius: int = 1
+    """How many locations (files and listeners) across the fleet hold it."""
+    publicly_trusted: bool = False
+    """It chains to Mozilla's roots (decided by trust.py)."""
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """What trust.py concluded about a served or deployed chain. Computed outside the rules."""
+
+    status: str
+    """"ok", "incomplete", "untrusted", "self_signed", "os_only", "other", "no_chain"."""
+    detail: str = ""
+    """The verifier's reason."""
+    store: str = ""
+    """Which trust store answered ("mozilla", "host", "cafile")."""
+    missing_issuer: str | None = None
+    """Subject of the intermediate that would complete the chain, when known."""
+    order_problem: str | None = None
+    """Why the sent order is wrong, or which sent certificates are unrelated."""
+    verified_chain: tuple[CertInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndpointContext:
+    """One probe of one listener with one SNI name."""
+
+    probe: TlsProbe
+    listener: Listener | None = None
+    verdict: ChainVerdict | None = None
+    expects_tls: bool = True
+    """Only then is a plaintext answer a finding."""
+    expected_name: str | None = None
+    """The name clients use (SNI or the inventory name), checked against SANs."""
+
+
+@dataclass(frozen=True)
+class HostContext:
+    """One host's envelope."""
+
+    result: HostResult
+
+
+Context = CertContext | HostContext | EndpointContext
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule's answer for one context: what happened, in this case."""
+
+    subject: str
+    detail: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    """Fills the {placeholders} of the rule's diagnose and fix templates."""
+    severity: Severity | None = None
+    """Overrides the rule's default severity (e.g. by days left)."""
+    cert_sha256: str | None = None
+    days_left: float | None = None
+    fix: str | None = None
+    """Replaces the rule's fix entirely when the case knows better (a config line)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Metadata plus the check. One Rule per finding ID."""
+
+    id: str
+    family: str
+    title: str
+    severity: Severity
+    scope: Scope
+    diagnose: str
+    """A command template, e.g. "openssl x509 -noout -dates -in {path}"."""
+    fix: str
+    check: Callable[[Context, Settings], Iterable[Hit]]
+
+    def placeholders(self) -> set[str]:
+        """Names used in the diagnose and fix templates."""
+        names: set[str] = set()
+        for template in (self.diagnose, self.fix):
+            names.update(
+                name for _, name, _, _ in string.Formatter().parse(template) if name
+            )
+        return names
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill a template; an unknown placeholder stays visible rather than raising."""
+    return template.format_map(_Blank(values))
+
+
+def rule(
+    id: str,
+    *,
+    family: str,
+    title: str,
+    severity: Severity,
+    scope: Scope,
+    diagnose: str,
+    fix: str,
+) -> Callable[[Callable[[Context, Settings], Iterable[Hit]]], Rule]:
+    """Decorator: turn a check function into a Rule (registration stays explicit)."""
+
+    def wrap(fn: Callable[[Context, Settings], Iterable[Hit]]) -> Rule:
+        return Rule(id, family, title, severity, scope, diagnose, fix, fn)
+
+    return wrap
+
+
+def days_between(later: datetime, earlier: datetime) -> float:
+    """Days from `earlier` to `later` (negative when later is in the past)."""
+    return (later - earlier).total_seconds() / 86400.0
+
+
+def shell_quote(text: str) -> str:
+    """Quote for pasting into a POSIX shell (diagnose commands)."""
+    import shlex
+
+    return shlex.quote(text)

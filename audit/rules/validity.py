@@ -1,0 +1,145 @@
+"""Validity family: expired, expiring, not yet valid. Scope: a certificate at a location."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from audit.model import Severity
+from audit.rules.base import CertContext, Context, Hit, Scope, Settings, days_between, rule, shell_quote
+
+_X509_DATES = "openssl x509 -noout -subject -dates -in {path}"
+_SERVED_DATES = (
+    "echo | openssl s_client -connect {address}:{port} -servername {servername} 2>/dev/null"
+    " | openssl x509 -noout -subject -dates"
+)
+
+
+def _values(ctx: CertContext) -> dict[str, str]:
+    loc = ctx.location
+    values = {"path": shell_quote(loc.path), "host": loc.host, "subject": ctx.cert.subject}
+    if loc.kind == "listener":
+        address, _, port = loc.path.rpartition(":")
+        values.update(
+            address=address or loc.host,
+            port=port,
+            servername=shell_quote(loc.servername or address or loc.host),
+        )
+    return values
+
+
+def _diagnose_for(ctx: CertContext) -> str | None:
+    return _SERVED_DATES if ctx.location.kind == "listener" else None
+
+
+def _where(ctx: CertContext) -> str:
+    if ctx.location.kind == "listener":
+        return "served on " + ctx.location.path
+    return "in " + ctx.location.path
+
+
+@rule(
+    "CERT_EXPIRED",
+    family="validity",
+    title="Certificate has expired",
+    severity=Severity.CRITICAL,
+    scope=Scope.CERT,
+    diagnose=_X509_DATES,
+    fix=(
+        "Renew the certificate (certbot renew, or request a new one from the issuing CA), "
+        "deploy it in place of {path} and reload the service that uses it."
+    ),
+)
+def cert_expired(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, CertContext)
+    cert = ctx.cert
+    if cert.not_after >= settings.now:
+        return
+    days = days_between(cert.not_after, settings.now)
+    live = ctx.served or ctx.location.kind == "listener"
+    yield Hit(
+        subject=ctx.location.path,
+        detail=(
+            f"{cert.subject} {_where(ctx)} expired on {cert.not_after:%Y-%m-%d %H:%M} UTC "
+            f"({-days:.0f} days ago)"
+            + ("; a listener serves it" if live else "; no listener serves it")
+        ),
+        values=_values(ctx),
+        severity=Severity.CRITICAL if live else Severity.MEDIUM,
+        cert_sha256=cert.sha256,
+        days_left=days,
+    )
+
+
+@rule(
+    "CERT_EXPIRING",
+    family="validity",
+    title="Certificate expires soon",
+    severity=Severity.MEDIUM,
+    scope=Scope.CERT,
+    diagnose=_X509_DATES,
+    fix=(
+        "Renew before it expires and confirm the renewal is automated (certbot timer, "
+        "cert-manager); deploy the new certificate to {path} and reload the service."
+    ),
+)
+def cert_expiring(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, CertContext)
+    cert = ctx.cert
+    if cert.not_after < settings.now:
+        return
+    days = days_between(cert.not_after, settings.now)
+    windows = sorted(settings.expiry_windows, reverse=True)
+    if not windows or days > windows[0]:
+        return
+    # Widest window -> medium, next -> high, narrowest (and any further) -> critical.
+    ladder = [Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+    severity = Severity.MEDIUM
+    window = windows[0]
+    for i, limit in enumerate(windows):
+        if days <= limit:
+            severity = ladder[min(i, len(ladder) - 1)]
+            window = limit
+    yield Hit(
+        subject=ctx.location.path,
+        detail=(
+            f"{cert.subject} {_where(ctx)} expires on {cert.not_after:%Y-%m-%d %H:%M} UTC, "
+            f"in {days:.1f} days (inside the {window}-day window)"
+        ),
+        values=_values(ctx),
+        severity=severity,
+        cert_sha256=cert.sha256,
+        days_left=days,
+    )
+
+
+@rule(
+    "CERT_NOT_YET_VALID",
+    family="validity",
+    title="Certificate is not valid yet",
+    severity=Severity.HIGH,
+    scope=Scope.CERT,
+    diagnose=_X509_DATES,
+    fix=(
+        "Check the clock of the host that issued it and of this host (timedatectl); "
+        "until notBefore passes, clients reject it: deploy the previous certificate meanwhile."
+    ),
+)
+def cert_not_yet_valid(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, CertContext)
+    cert = ctx.cert
+    if cert.not_before <= settings.now:
+        return
+    days = days_between(cert.not_before, settings.now)
+    yield Hit(
+        subject=ctx.location.path,
+        detail=(
+            f"{cert.subject} {_where(ctx)} becomes valid only on "
+            f"{cert.not_before:%Y-%m-%d %H:%M} UTC, in {days:.1f} days"
+        ),
+        values=_values(ctx),
+        cert_sha256=cert.sha256,
+        days_left=days_between(cert.not_after, settings.now),
+    )
+
+
+RULES = (cert_expired, cert_expiring, cert_not_yet_valid)
