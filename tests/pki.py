@@ -1,0 +1,189 @@
+"""Certificates generated at test time, relative to a `now` the test chooses.
+
+Nothing here is a fixture file that could expire: every certificate is made fresh. Used by
+unit tests (table-driven rule tests), the lab and `make demo`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+UTC = dt.timezone.utc
+_KEY_CACHE: dict[tuple[str, int], object] = {}
+
+
+def key(kind: str = "ec", bits: int = 256, fresh: bool = False):  # type: ignore[no-untyped-def]
+    """A private key; cached per (kind, bits) because RSA generation is slow.
+
+    fresh=True always makes a new one (for "mismatched key" cases).
+    """
+    if not fresh and (kind, bits) in _KEY_CACHE:
+        return _KEY_CACHE[(kind, bits)]
+    if kind == "rsa":
+        k = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    else:
+        curve = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}[bits]
+        k = ec.generate_private_key(curve)
+    if not fresh:
+        _KEY_CACHE[(kind, bits)] = k
+    return k
+
+
+@dataclass
+class Issued:
+    """A certificate with its key."""
+
+    cert: x509.Certificate
+    key: object
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    def key_pem(self, fmt: str = "pkcs8") -> bytes:
+        form = {
+            "pkcs8": serialization.PrivateFormat.PKCS8,
+            "traditional": serialization.PrivateFormat.TraditionalOpenSSL,
+            "openssh": serialization.PrivateFormat.OpenSSH,
+        }[fmt]
+        return self.key.private_bytes(  # type: ignore[attr-defined]
+            serialization.Encoding.PEM, form, serialization.NoEncryption()
+        )
+
+
+def _name(cn: str | None, org: str = "certaudit test") -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]
+    if cn is not None:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attrs)
+
+
+def issue(
+    cn: str | None,
+    *,
+    now: dt.datetime,
+    issuer: Issued | None = None,
+    days_before: float = 30,
+    days_after: float = 60,
+    sans: Sequence[str] | None = None,
+    ca: bool = False,
+    key_kind: str = "ec",
+    key_bits: int = 256,
+    fresh_key: bool = False,
+    hash_name: str = "sha256",
+    aia_url: str | None = None,
+    serial: int | None = None,
+) -> Issued:
+    """Issue a certificate valid from now-days_before to now+days_after.
+
+    sans=None means "the CN as a DNS SAN" (if there is a CN); sans=[] means no SAN
+    extension at all (CN-only). Entries that parse as IP addresses become IP SANs.
+    issuer=None makes it self-signed.
+    """
+    k = key(key_kind, key_bits, fresh=fresh_key)
+    subject = _name(cn)
+    signer_key = issuer.key if issuer else k
+    issuer_name = issuer.cert.subject if issuer else subject
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(k.public_key())  # type: ignore[attr-defined]
+        .serial_number(serial if serial is not None else x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=days_before))
+        .not_valid_after(now + dt.timedelta(days=days_after))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(k.public_key()),  # type: ignore[attr-defined]
+            critical=False,
+        )
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),  # type: ignore[attr-defined]
+            critical=False,
+        )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        names = [cn] if sans is None and cn else list(sans or [])
+        if names:
+            entries: list[x509.GeneralName] = []
+            for n in names:
+                try:
+                    entries.append(x509.IPAddress(ipaddress.ip_address(n)))
+                except ValueError:
+                    entries.append(x509.DNSName(n))
+            builder = builder.add_extension(x509.SubjectAlternativeName(entries), critical=False)
+    if aia_url:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+                                        x509.UniformResourceIdentifier(aia_url))]
+            ),
+            critical=False,
+        )
+    algo = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1(), "sha384": hashes.SHA384()}[hash_name]
+    cert = builder.sign(signer_key, algo)  # type: ignore[arg-type]
+    return Issued(cert, k)
+
+
+@dataclass
+class Hierarchy:
+    """root -> intermediate -> leaves, the usual shape of a public chain."""
+
+    root: Issued
+    intermediate: Issued
+
+    def leaf(self, cn: str, *, now: dt.datetime, **kw) -> Issued:  # type: ignore[no-untyped-def]
+        return issue(cn, now=now, issuer=self.intermediate, **kw)
+
+
+def hierarchy(now: dt.datetime, name: str = "Test", key_kind: str = "ec") -> Hierarchy:
+    """A fresh root and intermediate, each valid for years around `now`."""
+    root = issue(f"{name} Root CA", now=now, ca=True, days_before=365, days_after=3650,
+                 key_kind=key_kind, fresh_key=True)
+    inter = issue(f"{name} Intermediate CA", now=now, issuer=root, ca=True, days_before=300,
+                  days_after=1800, key_kind=key_kind, fresh_key=True)
+    return Hierarchy(root, inter)
+
+
+def pem_bundle(*items: Issued) -> bytes:
+    """Concatenated PEM certificates, in the order given."""
+    return b"".join(i.pem for i in items)
+
+
+def pkcs7_bundle(*items: Issued, pem: bool = True) -> bytes:
+    """A certs-only PKCS#7 bundle."""
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    enc = serialization.Encoding.PEM if pem else serialization.Encoding.DER
+    return pkcs7.serialize_certificates([i.cert for i in items], enc)
+
+
+def utcnow() -> dt.datetime:
+    """The real clock, second precision (for the lab; unit tests pass a frozen now)."""
+    return dt.datetime.now(UTC).replace(microsecond=0)
