@@ -1,0 +1,47 @@
+"""Terminal rendering helpers: everything from a host or a certificate is made inert."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TextIO
+
+from audit.model import Finding, Severity
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: object) -> str:
+    """Replace control characters, escape sequences and bidi overrides visibly."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", str(text))
+
+
+_COLOURS = {
+    Severity.CRITICAL: "\033[1;31m",
+    Severity.HIGH: "\033[31m",
+    Severity.MEDIUM: "\033[33m",
+    Severity.LOW: "\033[36m",
+    Severity.INFO: "\033[2m",
+}
+
+
+def severity_label(severity: Severity, stream: TextIO = sys.stdout) -> str:
+    label = f"{severity.value.upper():8}"
+    if stream.isatty():
+        return f"{_COLOURS[severity]}{label}\033[0m"
+    return label
+
+
+def format_finding(f: Finding, stream: TextIO = sys.stdout, *, verbose: bool = True) -> str:
+    """A finding as a few indented lines: what, where, how to see it, how to fix it."""
+    head = f"{severity_label(f.severity, stream)} {safe(f.id)}  {safe(f.host)}  {safe(f.subject)}"
+    lines = [head, f"         {safe(f.detail)}"]
+    if verbose:
+        lines.append(f"         diagnose: {safe(f.diagnose)}")
+        lines.append(f"         fix:      {safe(f.fix)}")
+    return "\n".join(lines)
+
+
+def exit_code_for(findings: list[Finding], fail_on: Severity = Severity.HIGH) -> int:
+    """0 when nothing at or above `fail_on`, 1 otherwise (2 is reserved for errors)."""
+    return 1 if any(f.severity.rank >= fail_on.rank for f in findings) else 0

@@ -1,0 +1,231 @@
+"""findings.json and `check --json`: the machine-readable contract (PRODUCT.md).
+
+One JSON document: schema_version, run metadata, hosts, certificates (deduplicated by
+SHA-256, every location kept), listeners, findings (sorted by risk, highest first).
+Dates are ISO 8601 UTC with a trailing Z.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from audit.model import (
+    AuditResult,
+    CertInfo,
+    Finding,
+    HostResult,
+    Listener,
+    TlsProbe,
+)
+
+SCHEMA_VERSION = "1.0"
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 UTC, second precision, with Z."""
+    if dt is None:
+        return None
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cert_doc(cert: CertInfo, now: datetime | None = None) -> dict[str, Any]:
+    """A certificate as the contract shows it (without locations)."""
+    doc: dict[str, Any] = {
+        "sha256": cert.sha256,
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "common_name": cert.common_name,
+        "serial": cert.serial,
+        "not_before": iso(cert.not_before),
+        "not_after": iso(cert.not_after),
+        "dns_names": list(cert.dns_names),
+        "ip_addresses": list(cert.ip_addresses),
+        "key_type": cert.key_type,
+        "key_bits": cert.key_bits,
+        "signature_algorithm": cert.signature_algorithm,
+        "is_ca": cert.is_ca,
+        "self_signed": cert.self_signed,
+    }
+    if now is not None:
+        doc["days_left"] = round((cert.not_after - now).total_seconds() / 86400.0, 2)
+    if cert.warnings:
+        doc["warnings"] = list(cert.warnings)
+    return doc
+
+
+def finding_doc(f: Finding) -> dict[str, Any]:
+    """A finding with every contract field."""
+    return {
+        "id": f.id,
+        "severity": f.severity.value,
+        "risk": f.risk,
+        "host": f.host,
+        "subject": f.subject,
+        "title": f.title,
+        "detail": f.detail,
+        "diagnose": f.diagnose,
+        "fix": f.fix,
+        "cert_sha256": f.cert_sha256,
+        "why": f.why,
+        "days_left": f.days_left,
+    }
+
+
+def probe_doc(p: TlsProbe) -> dict[str, Any]:
+    return {
+        "address": p.address,
+        "port": p.port,
+        "servername": p.servername,
+        "via": p.via,
+        "status": p.status.value,
+        "protocol": p.protocol,
+        "cipher": p.cipher,
+        "alpn": p.alpn,
+        "chain": [c.sha256 for c in p.chain],
+        "acceptable_ca_names": list(p.acceptable_ca_names),
+        "error": p.error,
+        "elapsed_ms": round(p.elapsed_ms, 1),
+    }
+
+
+def listener_doc(listener: Listener) -> dict[str, Any]:
+    return {
+        "host": listener.host,
+        "address": listener.address,
+        "port": listener.port,
+        "process": listener.process,
+        "expects_tls": listener.expects_tls,
+        "config_file": listener.config_file,
+        "config_line": listener.config_line,
+        "cert_file": listener.cert_file,
+        "probes": [probe_doc(p) for p in listener.probes],
+    }
+
+
+def host_doc(r: HostResult) -> dict[str, Any]:
+    h = r.host
+    return {
+        "name": h.name,
+        "address": h.address,
+        "port": h.port or 22,
+        "user": h.user,
+        "groups": list(h.groups),
+        "outcome": r.outcome.value,
+        "audited": r.outcome.audited,
+        "detail": r.detail,
+        "started_at": iso(r.started_at),
+        "finished_at": iso(r.finished_at),
+        "certificates": len(r.certificates),
+        "key_files": [
+            {"path": k.path, "owner": k.owner, "group": k.group, "mode": f"{k.mode & 0o7777:04o}", "kind": k.kind}
+            for k in r.key_files
+        ],
+        "ca_bundles": list(r.ca_bundles),
+        "issues": [
+            {"path": i.path, "reason": i.reason.value, "detail": i.detail} for i in r.issues
+        ],
+        "bytes_received": r.bytes_received,
+        "source": h.source,
+    }
+
+
+def certificates_doc(
+    hosts: Iterable[HostResult], extra: Iterable[tuple[CertInfo, dict[str, Any]]] = (), now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Certificates deduplicated by SHA-256 across the fleet, every location kept."""
+    docs: dict[str, dict[str, Any]] = {}
+
+    def add(cert: CertInfo, location: dict[str, Any]) -> None:
+        doc = docs.get(cert.sha256)
+        if doc is None:
+            doc = docs[cert.sha256] = {**cert_doc(cert, now), "locations": []}
+        doc["locations"].append(location)
+
+    for r in hosts:
+        for found in r.certificates:
+            loc = found.location
+            add(
+                found.cert,
+                {
+                    "host": loc.host,
+                    "path": loc.path,
+                    "kind": loc.kind,
+                    "index": loc.index,
+                    "format": loc.format,
+                    "servername": loc.servername,
+                },
+            )
+        for listener in r.listeners:
+            for probe in listener.probes:
+                for i, cert in enumerate(probe.chain):
+                    add(
+                        cert,
+                        {
+                            "host": listener.host,
+                            "path": f"{probe.address}:{probe.port}",
+                            "kind": "listener",
+                            "index": i,
+                            "format": "tls",
+                            "servername": probe.servername,
+                        },
+                    )
+    for cert, location in extra:
+        add(cert, location)
+    for doc in docs.values():
+        doc["blast_radius"] = len(doc["locations"])
+    return sorted(docs.values(), key=lambda d: (d["not_after"], d["sha256"]))
+
+
+def document(
+    *,
+    hosts: Sequence[HostResult],
+    findings: Sequence[Finding],
+    meta: dict[str, Any],
+    now: datetime | None = None,
+    extra_certs: Iterable[tuple[CertInfo, dict[str, Any]]] = (),
+    extra_listeners: Iterable[Listener] = (),
+) -> dict[str, Any]:
+    """The whole contract document."""
+    listeners = [listener_doc(li) for r in hosts for li in r.listeners]
+    listeners += [listener_doc(li) for li in extra_listeners]
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
+    return {
+        "schema_version": SCHEMA_VERSION,
+        **meta,
+        "summary": {
+            "hosts": len(hosts),
+            "hosts_audited": sum(1 for r in hosts if r.outcome.audited),
+            "findings": len(findings),
+            "findings_by_severity": counts,
+        },
+        "hosts": [host_doc(r) for r in hosts],
+        "certificates": certificates_doc(hosts, extra_certs, now),
+        "listeners": listeners,
+        "findings": [finding_doc(f) for f in findings],
+    }
+
+
+def run_document(result: AuditResult) -> dict[str, Any]:
+    """findings.json for a fleet run."""
+    return document(
+        hosts=result.hosts,
+        findings=result.findings,
+        meta={
+            "run_id": result.run_id,
+            "inventory": result.inventory,
+            "started_at": iso(result.started_at),
+            "finished_at": iso(result.finished_at),
+            "partial": result.partial,
+        },
+        now=result.finished_at,
+    )
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """Stable, readable JSON text."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
