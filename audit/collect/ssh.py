@@ -1,0 +1,281 @@
+"""The only code that speaks SSH: connect with a fail-closed policy, run the fixed
+collection command once, read its output under a byte cap and a deadline.
+
+Every outcome is data (model.HostResult), never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import asyncssh
+
+from audit.collect.hostkeys import KnownHosts
+from audit.collect.parse import Collected, parse_output
+from audit.collect.script import build_script, new_nonce
+from audit.model import CollectionIssue, Host, HostOutcome, HostResult, IssueReason
+
+COMMAND = "sh -s"
+"""The one command run on a host; the script arrives on stdin. Nothing from the
+inventory or the host is ever part of a command line."""
+BECOME_COMMAND = "sudo -n sh -s"
+
+OutputHook = Callable[[str, str, bytes], None]
+"""(host name, "stdout"|"stderr", bytes): sees every byte received over SSH."""
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    """How to reach hosts. Built by the CLI, passed down; nothing here reads the environment."""
+
+    connect_timeout: float = 10.0
+    """Seconds for TCP connect + SSH handshake + authentication."""
+    host_timeout: float = 120.0
+    """Overall deadline for one host, from connect to the last byte."""
+    max_output_bytes: int = 64 * 1024 * 1024
+    """Cap on stdout+stderr from one host; past it the output is flagged truncated."""
+    max_file_bytes: int = 1_000_000
+    """Files larger than this are not read on the host (reported too_large)."""
+    ssh_config: Sequence[str] | None = None
+    """ssh_config files to read; None means asyncssh's default (~/.ssh/config)."""
+    default_user: str | None = None
+    extra_client_keys: Sequence[str] = ()
+    """--identity files, tried in addition to inventory keys and the agent."""
+
+
+@dataclass
+class _Transcript:
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    capped: bool = False
+    exit_status: int | None = None
+
+
+class _Client(asyncssh.SSHClient):
+    """Decides host keys that are not already trusted by known_hosts."""
+
+    def __init__(self, known: KnownHosts) -> None:
+        self.known = known
+        self.verdict: str | None = None
+        self.offered: str = ""
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        self.offered = key.get_fingerprint()
+        if self.known.known_keys(host, addr, port):
+            self.verdict = "mismatch"  # a changed key is never accepted
+            return False
+        if self.known.accept_new:
+            self.known.remember(host, port, key)
+            self.verdict = "accepted"
+            return True
+        self.verdict = "unknown"
+        return False
+
+
+def _connect_kwargs(host: Host, options: SshOptions, known: KnownHosts) -> dict[str, object]:
+    keys: list[str] = []
+    if host.key_file:
+        keys.append(host.key_file)
+    keys.extend(options.extra_client_keys)
+    kwargs: dict[str, object] = {
+        "known_hosts": known.db,  # explicit: ssh_config cannot disable checking
+        "agent_forwarding": False,
+        "x11_forwarding": False,
+        "proxy_command": None,  # never execute a command to connect
+        "connect_timeout": options.connect_timeout,
+        "login_timeout": options.connect_timeout,
+        "preferred_auth": "publickey",
+        "keepalive_interval": 15,
+        "keepalive_count_max": 2,
+        "request_pty": False,
+    }
+    if host.port:
+        kwargs["port"] = host.port
+    user = host.user or options.default_user
+    if user:
+        kwargs["username"] = user
+    if keys:
+        kwargs["client_keys"] = keys
+    if options.ssh_config is not None:
+        kwargs["config"] = list(options.ssh_config)
+    return kwargs
+
+
+def _unreachable_reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"DNS lookup failed: {exc.strerror or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return "connection timed out"
+    if isinstance(exc, OSError):
+        name = errno.errorcode.get(exc.errno or 0, "")
+        return f"{exc.strerror or exc}" + (f" ({name})" if name else "")
+    if isinstance(exc, asyncssh.ProtocolError):
+        return f"not an SSH server, or it misbehaved: {exc.reason}"
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"disconnected: {exc.reason}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _drain(stream: asyncssh.SSHReader[bytes], sink: bytearray, name: str, host: str,
+                 budget: list[int], hook: OutputHook | None) -> None:
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            return
+        if budget[0] <= 0:
+            raise _Capped()
+        chunk = chunk[: budget[0]]
+        budget[0] -= len(chunk)
+        sink.extend(chunk)
+        if hook:
+            hook(host, name, chunk)
+        if budget[0] <= 0:
+            raise _Capped()
+
+
+class _Capped(Exception):
+    pass
+
+
+async def _run_script(conn: asyncssh.SSHClientConnection, command: str, script: bytes, host: str,
+                      options: SshOptions, transcript: _Transcript, hook: OutputHook | None) -> None:
+    process = await conn.create_process(command, encoding=None)
+    try:
+        process.stdin.write(script)
+        process.stdin.write_eof()
+        budget = [options.max_output_bytes]
+        try:
+            await asyncio.gather(
+                _drain(process.stdout, transcript.stdout, "stdout", host, budget, hook),
+                _drain(process.stderr, transcript.stderr, "stderr", host, budget, hook),
+            )
+        except _Capped:
+            transcript.capped = True
+            return
+        await process.wait_closed()
+        transcript.exit_status = process.exit_status
+    finally:
+        if transcript.exit_status is None:
+            # Deadline or cap: ask the remote side to stop, then drop the channel.
+            for signal in ("TERM", "KILL"):
+                try:
+                    process.send_signal(signal)
+                except Exception:
+                    break
+            process.close()
+
+
+def _needs_privilege_fallback(transcript: _Transcript, collected: Collected) -> bool:
+    text = bytes(transcript.stderr[-4096:]).lower()
+    return not collected.complete and not collected.certificates and b"sudo" in text
+
+
+async def audit_host(host: Host, options: SshOptions, known: KnownHosts,
+                     hook: OutputHook | None = None, now: Callable[[], datetime] | None = None) -> HostResult:
+    """Connect, collect, parse. Always returns a HostResult with a stated outcome."""
+    clock = now or (lambda: datetime.now(timezone.utc))
+    started = clock()
+    client = _Client(known)
+    transcript = _Transcript()
+    issues: list[CollectionIssue] = []
+    result: HostResult | None = None
+    try:
+        async with asyncio.timeout(options.host_timeout):
+            try:
+                conn = await asyncssh.connect(
+                    host.address, client_factory=lambda: client, **_connect_kwargs(host, options, known)
+                )
+            except asyncssh.HostKeyNotVerifiable as exc:
+                outcome = HostOutcome.KEY_MISMATCH if client.verdict == "mismatch" else HostOutcome.KEY_UNKNOWN
+                detail = (
+                    f"host key {client.offered} differs from known_hosts ({known.path}): possible interception"
+                    if outcome is HostOutcome.KEY_MISMATCH
+                    else f"host key {client.offered} is not in {known.path}"
+                )
+                return HostResult(host, outcome, detail or str(exc), started, clock())
+            except asyncssh.PermissionDenied as exc:
+                return HostResult(host, HostOutcome.AUTH_FAILED, f"authentication failed: {exc.reason}", started, clock())
+            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+                return HostResult(host, HostOutcome.UNREACHABLE, _unreachable_reason(exc), started, clock())
+            async with conn:
+                nonce = new_nonce()
+                script = build_script(nonce=nonce, extra_paths=host.cert_paths, max_file_bytes=options.max_file_bytes)
+                command = BECOME_COMMAND if host.become else COMMAND
+                await _run_script(conn, command, script, host.name, options, transcript, hook)
+                collected = parse_output(
+                    host.name, bytes(transcript.stdout), nonce=nonce, truncated=transcript.capped,
+                    exit_status=transcript.exit_status, stderr=bytes(transcript.stderr),
+                )
+                if host.become and _needs_privilege_fallback(transcript, collected):
+                    issues.append(CollectionIssue(host.name, "sudo -n", IssueReason.PRIVILEGE_UNAVAILABLE,
+                                                  _last_line(transcript.stderr)))
+                    transcript = _Transcript()
+                    nonce = new_nonce()
+                    script = build_script(nonce=nonce, extra_paths=host.cert_paths, max_file_bytes=options.max_file_bytes)
+                    await _run_script(conn, COMMAND, script, host.name, options, transcript, hook)
+                    collected = parse_output(
+                        host.name, bytes(transcript.stdout), nonce=nonce, truncated=transcript.capped,
+                        exit_status=transcript.exit_status, stderr=bytes(transcript.stderr),
+                    )
+                result = _result(host, collected, issues, transcript, started, clock())
+    except TimeoutError:
+        # The overall deadline hit mid-collection: keep what arrived, flag it.
+        issues.append(CollectionIssue(host.name, "(collection)", IssueReason.TIMEOUT,
+                                      f"host deadline of {options.host_timeout:g}s reached"))
+        if result is not None:
+            return replace(result, issues=result.issues + tuple(issues[-1:]), outcome=HostOutcome.PARTIAL)
+        if not transcript.stdout:
+            return HostResult(host, HostOutcome.UNREACHABLE if client.verdict is None and not transcript.stderr
+                              else HostOutcome.FAILED,
+                              f"no answer within the host deadline of {options.host_timeout:g}s",
+                              started, clock(), issues=tuple(issues))
+        collected = parse_output(host.name, bytes(transcript.stdout), nonce=nonce, truncated=True,
+                                 exit_status=None, stderr=bytes(transcript.stderr))
+        return _result(host, collected, issues, transcript, started, clock())
+    assert result is not None
+    return result
+
+
+def _last_line(data: bytearray) -> str:
+    lines = bytes(data).decode("utf-8", "replace").strip().splitlines()
+    return lines[-1][:200] if lines else ""
+
+
+def _result(host: Host, collected: Collected, issues: list[CollectionIssue], transcript: _Transcript,
+            started: datetime, finished: datetime) -> HostResult:
+    all_issues = tuple(issues) + collected.issues
+    if transcript.capped:
+        all_issues += (CollectionIssue(host.name, "(output)", IssueReason.OUTPUT_CAP,
+                                       f"output exceeded {len(transcript.stdout) + len(transcript.stderr)} bytes"),)
+    nothing = not collected.complete and not collected.certificates and not collected.key_files
+    if nothing:
+        outcome = HostOutcome.FAILED
+        detail = "the collection script produced no usable output" + (
+            f": {_last_line(transcript.stderr)}" if transcript.stderr.strip() else ""
+        )
+    else:
+        outcome = HostOutcome.PARTIAL if (all_issues or not collected.complete) else HostOutcome.OK
+        detail = ""
+    return HostResult(
+        host=host,
+        outcome=outcome,
+        detail=detail,
+        started_at=started,
+        finished_at=finished,
+        certificates=collected.certificates,
+        unparseable=collected.unparseable,
+        key_files=collected.key_files,
+        issues=all_issues,
+        ca_bundles=collected.ca_bundles,
+        bytes_received=len(transcript.stdout) + len(transcript.stderr),
+        facts=collected.facts,
+    )
+

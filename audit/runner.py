@@ -1,0 +1,65 @@
+"""The fleet audit: every host concurrently (bounded), each to a stated outcome.
+
+Core never prints: progress goes to an Observer the CLI injects. Results are handed to
+`on_result` as each host finishes, so the caller can commit them to history at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from audit.collect.hostkeys import KnownHosts
+from audit.collect.ssh import SshOptions, audit_host
+from audit.model import Host, HostOutcome, HostResult
+
+
+class Observer:
+    """Hooks for progress and debugging. The default does nothing."""
+
+    def host_started(self, host: Host) -> None:
+        """A host's connection attempt begins."""
+
+    def host_finished(self, result: HostResult) -> None:
+        """A host reached its outcome (already handed to on_result)."""
+
+    def received(self, host: str, stream: str, data: bytes) -> None:
+        """Every byte received over SSH, as it arrives."""
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """Run-wide knobs."""
+
+    ssh: SshOptions = SshOptions()
+    concurrency: int = 64
+    """Hosts in flight at once. Sized for hundreds of hosts on a small runner."""
+
+
+async def audit_fleet(
+    hosts: Sequence[Host],
+    known: KnownHosts,
+    options: FleetOptions = FleetOptions(),
+    observer: Observer | None = None,
+    on_result: Callable[[HostResult], None] | None = None,
+) -> list[HostResult]:
+    """Audit every host; results come back in inventory order, one per host."""
+    obs = observer or Observer()
+    gate = asyncio.Semaphore(max(1, options.concurrency))
+
+    async def one(host: Host) -> HostResult:
+        async with gate:
+            obs.host_started(host)
+            try:
+                result = await audit_host(host, options.ssh, known, hook=obs.received)
+            except Exception as exc:  # a bug must not stop the fleet: the host says so
+                now = datetime.now(timezone.utc)
+                result = HostResult(host, HostOutcome.FAILED, f"internal error: {type(exc).__name__}: {exc}", now, now)
+            if on_result:
+                on_result(result)
+            obs.host_finished(result)
+            return result
+
+    return list(await asyncio.gather(*(one(h) for h in hosts)))
