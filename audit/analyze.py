@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from audit.model import Finding, HostResult, Severity
+from audit.model import CertInfo, CertLocation, Finding, HostResult, Listener, Severity, TlsProbe
 from audit.rules import REGISTRY
 from audit.rules.base import (
     CertContext,
+    ChainContext,
     Context,
     EndpointContext,
     HostContext,
@@ -25,6 +27,7 @@ from audit.rules.base import (
     Settings,
     render,
 )
+from audit.trust import TrustStores, assess_chain
 
 NOT_DEPLOYED_KINDS = frozenset({"ca_bundle", "archive"})
 """Locations whose certificates are not deployed certs (trust stores, certbot archive)."""
@@ -46,6 +49,8 @@ class Evidence:
     endpoints: Sequence[EndpointContext] = ()
     extra_certs: Sequence[CertContext] = ()
     """Certificate contexts that come from outside a host (inspect's local files)."""
+    chains: Sequence[ChainContext] = ()
+    """Bundle files judged as chains (inspect). Served chains come from `endpoints`."""
 
 
 def cert_contexts(hosts: Sequence[HostResult], endpoints: Sequence[EndpointContext] = ()) -> list[CertContext]:
@@ -85,6 +90,8 @@ def _contexts(scope: Scope, evidence: Evidence, certs: list[CertContext]) -> Ite
         return (HostContext(h) for h in evidence.hosts)
     if scope is Scope.CERT:
         return certs
+    if scope is Scope.CHAIN:
+        return chain_contexts(evidence)
     return evidence.endpoints
 
 
@@ -93,12 +100,18 @@ def _host_of(ctx: Context) -> str:
         return ctx.result.host.name
     if isinstance(ctx, CertContext):
         return ctx.location.host
+    if isinstance(ctx, ChainContext):
+        return ctx.host
     return ctx.probe.host
 
 
 def _exposure(ctx: Context) -> tuple[float, str]:
     if isinstance(ctx, EndpointContext):
         return 1.5, "served on a listener"
+    if isinstance(ctx, ChainContext):
+        if ctx.kind == "listener":
+            return 1.5, "served on a listener"
+        return 1.0, "bundle file"
     if isinstance(ctx, CertContext):
         if ctx.served or ctx.location.kind == "listener":
             return 1.5, "served on a listener"
@@ -143,7 +156,7 @@ def _finding(rule: Rule, ctx: Context, hit: Hit) -> Finding:
         subject=hit.subject,
         title=rule.title,
         detail=hit.detail,
-        diagnose=render(rule.diagnose, hit.values),
+        diagnose=render(hit.diagnose or rule.diagnose, hit.values),
         fix=hit.fix if hit.fix is not None else render(rule.fix, hit.values),
         cert_sha256=hit.cert_sha256,
         risk=risk,
@@ -157,6 +170,7 @@ def analyze(
 ) -> list[Finding]:
     """Run every rule over its contexts; return findings ranked by risk, highest first."""
     certs = cert_contexts(evidence.hosts, evidence.endpoints) + list(evidence.extra_certs)
+    certs = _mark_publicly_trusted(certs, chain_contexts(evidence))
     findings: list[Finding] = []
     for rule in rules:
         for ctx in _contexts(rule.scope, evidence, certs):
@@ -190,3 +204,123 @@ def _rule_error(rule: Rule, ctx: Context, exc: Exception) -> Finding:
         risk=0.5,
         why="internal error",
     )
+
+
+# ---------------------------------------------------------------------------
+# Chains: probe results and bundle files -> contexts with a trust verdict.
+#
+#   stores = trust.default_stores(cafile=opts.cafile)             # Mozilla (+ --cafile)
+#   eps = [endpoint_context(p, stores=stores, now=now) for p in probes]
+#   ev = Evidence(endpoints=eps, extra_certs=served_cert_contexts(eps))
+#   findings = analyze(ev, Settings(now=now))
+
+PUBLIC_STORES = frozenset({"mozilla", "cafile"})
+"""Stores whose trust makes a leaf "publicly trusted" for VALIDITY_TOO_LONG."""
+
+
+def endpoint_context(
+    probe: TlsProbe,
+    *,
+    stores: TrustStores,
+    now: datetime,
+    listener: Listener | None = None,
+    expected_name: str | None = None,
+    expects_tls: bool = True,
+    intermediates: Sequence[CertInfo] = (),
+) -> EndpointContext:
+    """One probe with its chain verdict (None when no certificate was received).
+
+    expected_name defaults to the SNI name sent; intermediates are fleet-collected CA
+    certificates (trust.fleet_intermediates) that tell "incomplete" from "untrusted".
+    """
+    verdict = None
+    if probe.chain:
+        verdict = assess_chain(
+            probe.chain,
+            now=now,
+            stores=stores,
+            servername=expected_name or probe.servername,
+            intermediates=intermediates,
+        )
+    return EndpointContext(
+        probe=probe,
+        listener=listener,
+        verdict=verdict,
+        expects_tls=listener.expects_tls if listener is not None else expects_tls,
+        expected_name=expected_name or probe.servername,
+    )
+
+
+def chain_context(
+    chain: Sequence[CertInfo],
+    *,
+    path: str,
+    stores: TrustStores,
+    now: datetime,
+    host: str = "",
+    expected_name: str | None = None,
+    intermediates: Sequence[CertInfo] = (),
+) -> ChainContext:
+    """A bundle file judged as a chain (inspect fullchain.pem): leaf first, then its CAs."""
+    chain = tuple(chain)
+    verdict = assess_chain(
+        chain, now=now, stores=stores, servername=expected_name, intermediates=intermediates
+    )
+    return ChainContext(
+        chain=chain, verdict=verdict, kind="file", where=path, host=host,
+        expected_name=expected_name,
+    )
+
+
+def chain_contexts(evidence: Evidence) -> list[ChainContext]:
+    """Every chain to judge: the bundle files, plus each served chain that has a verdict."""
+    out = list(evidence.chains)
+    for ep in evidence.endpoints:
+        if ep.verdict is None or not ep.probe.chain:
+            continue
+        out.append(
+            ChainContext(
+                chain=ep.probe.chain,
+                verdict=ep.verdict,
+                kind="listener",
+                where=f"{ep.probe.address}:{ep.probe.port}",
+                host=ep.probe.host,
+                expected_name=ep.expected_name,
+                probe=ep.probe,
+                listener=ep.listener,
+            )
+        )
+    return out
+
+
+def served_cert_contexts(endpoints: Sequence[EndpointContext]) -> list[CertContext]:
+    """A CertContext per certificate each endpoint served (for `check`, where no host
+    collection records served certificates): location kind "listener", path
+    "address:port", index = position in the chain, so the certificate rules see them."""
+    out = []
+    for ep in endpoints:
+        p = ep.probe
+        for i, cert in enumerate(p.chain):
+            location = CertLocation(
+                host=p.host, path=f"{p.address}:{p.port}", kind="listener", index=i,
+                servername=p.servername,
+            )
+            out.append(CertContext(cert=cert, location=location, served=True))
+    return out
+
+
+def _mark_publicly_trusted(
+    certs: list[CertContext], chains: Sequence[ChainContext]
+) -> list[CertContext]:
+    """Set publicly_trusted on every context of a leaf some chain verdict found trusted by
+    Mozilla's store or the user's --cafile (trust.assess_chain decided it)."""
+    trusted = {
+        c.verdict.leaf.sha256
+        for c in chains
+        if c.verdict.leaf is not None and PUBLIC_STORES & set(c.verdict.trusted_by)
+    }
+    if not trusted:
+        return certs
+    return [
+        replace(c, publicly_trusted=True) if c.cert.sha256 in trusted else c for c in certs
+    ]

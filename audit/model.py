@@ -274,6 +274,40 @@ class TlsProbe:
 
 
 @dataclass(frozen=True)
+class ChainVerdict:
+    """What trust.py concluded about a served or deployed chain. Computed outside the rules.
+
+    `status` is about trust only: an expired leaf, a name mismatch, a weak key or a SHA-1
+    signature never turn a chain "untrusted" or "incomplete" (those have their own rules).
+    """
+
+    status: str
+    """"ok", "incomplete", "untrusted", "self_signed", "os_only", "other", "no_chain"."""
+    detail: str = ""
+    """What was concluded and why, with names (and the verifier's reason when it refused)."""
+    store: str = ""
+    """Which trust store answered, or would answer once completed ("mozilla", "host", "cafile")."""
+    missing_issuer: str | None = None
+    """Subject of the intermediate that would complete the chain, when known."""
+    order_problem: str | None = None
+    """Why the sent order is wrong, or which sent certificates are unrelated."""
+    verified_chain: tuple[CertInfo, ...] = ()
+    """The path that verified (leaf first, anchor last), or the path as far as it goes."""
+    trusted_by: tuple[str, ...] = ()
+    """Every store in use that the chain, as sent, reaches."""
+    anchor: str | None = None
+    """Subject of the root the chain ends at (trusted or not), when known."""
+    completes_with: tuple[CertInfo, ...] = ()
+    """Certificates (fleet-collected or given) that complete an incomplete chain."""
+    strict_error: str = ""
+    """What a strict verifier (web PKI policy, at `now`, for the server name) says; "" = passes."""
+    cafile: str = ""
+    """A PEM bundle of the relevant store, for `openssl ... -CAfile` in diagnose commands."""
+    leaf: CertInfo | None = None
+    """The end-entity certificate judged (the first one, unless a file puts a CA first)."""
+
+
+@dataclass(frozen=True)
 class Listener:
     """A listening TCP socket on a host, with what probing it found."""
 

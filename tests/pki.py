@@ -30,7 +30,10 @@ def key(kind: str = "ec", bits: int = 256, fresh: bool = False):  # type: ignore
     if kind == "rsa":
         k = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     else:
-        curve = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}[bits]
+        curves: dict[int, ec.EllipticCurve] = {
+            224: ec.SECP224R1(), 256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1(),
+        }
+        curve = curves[bits]
         k = ec.generate_private_key(curve)
     if not fresh:
         _KEY_CACHE[(kind, bits)] = k
@@ -146,9 +149,72 @@ def issue(
             ),
             critical=False,
         )
-    algo = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1(), "sha384": hashes.SHA384()}[hash_name]
+    if hash_name in _LEGACY_HASHES:
+        # cryptography refuses to sign with SHA-1/MD5: sign with SHA-256, then re-sign.
+        signed = builder.sign(signer_key, hashes.SHA256())  # type: ignore[arg-type]
+        return Issued(_resign_legacy(signed, signer_key, hash_name), k)
+    algo = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}[hash_name]
     cert = builder.sign(signer_key, algo)  # type: ignore[arg-type]
     return Issued(cert, k)
+
+
+_LEGACY_HASHES = {"sha1": hashes.SHA1, "md5": hashes.MD5}
+_LEGACY_ALGORITHMS = {
+    # AlgorithmIdentifier DER: sha1WithRSAEncryption, md5WithRSAEncryption (NULL params),
+    # ecdsa-with-SHA1 (no params).
+    ("rsa", "sha1"): bytes.fromhex("300d06092a864886f70d0101050500"),
+    ("rsa", "md5"): bytes.fromhex("300d06092a864886f70d0101040500"),
+    ("ec", "sha1"): bytes.fromhex("300906072a8648ce3d0401"),
+}
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
+
+
+def _der_children(der: bytes) -> list[bytes]:
+    """The TLVs inside one DER SEQUENCE (enough DER for certificates)."""
+    def header(pos: int) -> tuple[int, int]:
+        first = der[pos + 1]
+        if first < 0x80:
+            return 2, first
+        n = first & 0x7F
+        return 2 + n, int.from_bytes(der[pos + 2 : pos + 2 + n], "big")
+
+    hlen, length = header(0)
+    pos, end, out = hlen, hlen + length, []
+    while pos < end:
+        h, n = header(pos)
+        out.append(der[pos : pos + h + n])
+        pos += h + n
+    return out
+
+
+def _resign_legacy(cert: x509.Certificate, signer_key, hash_name: str) -> x509.Certificate:  # type: ignore[no-untyped-def]
+    """The same certificate signed with SHA-1 or MD5 (for WEAK_SIGNATURE cases).
+
+    Rewrites the signature AlgorithmIdentifier in the TBS and outside it, then signs the
+    new TBS with the legacy hash. RSA signers support sha1 and md5, EC signers sha1.
+    """
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    kind = "rsa" if isinstance(signer_key, rsa.RSAPrivateKey) else "ec"
+    alg = _LEGACY_ALGORITHMS[(kind, hash_name)]
+    tbs_old, _, _ = _der_children(cert.public_bytes(serialization.Encoding.DER))
+    fields = _der_children(tbs_old)
+    fields[2] = alg  # [0] version, serial, signature algorithm, issuer, ...
+    tbs = _der(0x30, b"".join(fields))
+    algo = _LEGACY_HASHES[hash_name]()
+    if kind == "rsa":
+        signature = signer_key.sign(tbs, padding.PKCS1v15(), algo)
+    else:
+        signature = signer_key.sign(tbs, ec.ECDSA(algo))
+    der = _der(0x30, tbs + alg + _der(0x03, b"\x00" + signature))
+    return x509.load_der_x509_certificate(der)
 
 
 @dataclass

@@ -14,7 +14,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from audit.model import CertInfo, CertLocation, HostResult, Listener, Severity, TlsProbe
+from audit.model import (  # ChainVerdict lives in the model: trust.py (a lower layer) builds it
+    CertInfo,
+    CertLocation,
+    ChainVerdict,
+    HostResult,
+    Listener,
+    Severity,
+    TlsProbe,
+)
 
 
 class Scope(str, enum.Enum):
@@ -26,6 +34,8 @@ class Scope(str, enum.Enum):
     """One host's collection envelope (coverage, key files, bundles)."""
     ENDPOINT = "endpoint"
     """One TLS probe of one listener with one SNI name, with its chain verdict."""
+    CHAIN = "chain"
+    """One chain with its trust verdict: served by a listener, or a deployed bundle file."""
 
 
 @dataclass(frozen=True)
@@ -53,23 +63,6 @@ class CertContext:
 
 
 @dataclass(frozen=True)
-class ChainVerdict:
-    """What trust.py concluded about a served or deployed chain. Computed outside the rules."""
-
-    status: str
-    """"ok", "incomplete", "untrusted", "self_signed", "os_only", "other", "no_chain"."""
-    detail: str = ""
-    """The verifier's reason."""
-    store: str = ""
-    """Which trust store answered ("mozilla", "host", "cafile")."""
-    missing_issuer: str | None = None
-    """Subject of the intermediate that would complete the chain, when known."""
-    order_problem: str | None = None
-    """Why the sent order is wrong, or which sent certificates are unrelated."""
-    verified_chain: tuple[CertInfo, ...] = ()
-
-
-@dataclass(frozen=True)
 class EndpointContext:
     """One probe of one listener with one SNI name."""
 
@@ -83,13 +76,38 @@ class EndpointContext:
 
 
 @dataclass(frozen=True)
+class ChainContext:
+    """A chain and its verdict: what a listener served, or what a bundle file holds.
+
+    analyze.py derives one from every EndpointContext that has a verdict; `inspect` builds
+    one per file (analyze.chain_context).
+    """
+
+    chain: tuple[CertInfo, ...]
+    """As sent or as stored, in that order."""
+    verdict: ChainVerdict
+    kind: str = "file"
+    """"listener" or "file"."""
+    where: str = ""
+    """The file path, or "address:port" for a listener."""
+    host: str = ""
+    """Inventory host ("" for local files)."""
+    expected_name: str | None = None
+    """The name clients use, checked against the leaf's SANs (None: not checked)."""
+    probe: TlsProbe | None = None
+    """The probe that received the chain (listener chains only)."""
+    listener: Listener | None = None
+    """What the host said about the listener (config file, certificate file), if known."""
+
+
+@dataclass(frozen=True)
 class HostContext:
     """One host's envelope."""
 
     result: HostResult
 
 
-Context = CertContext | HostContext | EndpointContext
+Context = CertContext | HostContext | EndpointContext | ChainContext
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,9 @@ class Hit:
     days_left: float | None = None
     fix: str | None = None
     """Replaces the rule's fix entirely when the case knows better (a config line)."""
+    diagnose: str | None = None
+    """Replaces the rule's diagnose template (filled from `values`) when the case needs
+    another command, e.g. a bundle file instead of a listener."""
 
 
 @dataclass(frozen=True)

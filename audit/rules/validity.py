@@ -64,6 +64,7 @@ def cert_expired(ctx: Context, settings: Settings) -> Iterable[Hit]:
             + ("; a listener serves it" if live else "; no listener serves it")
         ),
         values=_values(ctx),
+        diagnose=_diagnose_for(ctx),
         severity=Severity.CRITICAL if live else Severity.MEDIUM,
         cert_sha256=cert.sha256,
         days_left=days,
@@ -106,6 +107,7 @@ def cert_expiring(ctx: Context, settings: Settings) -> Iterable[Hit]:
             f"in {days:.1f} days (inside the {window}-day window)"
         ),
         values=_values(ctx),
+        diagnose=_diagnose_for(ctx),
         severity=severity,
         cert_sha256=cert.sha256,
         days_left=days,
@@ -137,6 +139,7 @@ def cert_not_yet_valid(ctx: Context, settings: Settings) -> Iterable[Hit]:
             f"{cert.not_before:%Y-%m-%d %H:%M} UTC, in {days:.1f} days"
         ),
         values=_values(ctx),
+        diagnose=_diagnose_for(ctx),
         cert_sha256=cert.sha256,
         days_left=days_between(cert.not_after, settings.now),
     )

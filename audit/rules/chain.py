@@ -1,0 +1,275 @@
+"""Chain family: incomplete, untrusted, self-signed, OS-store-only, badly ordered chains.
+
+Scope: a chain with its trust verdict (ChainContext), either what a listener served or
+what a bundle file holds. The verdict comes from trust.assess_chain; these rules only turn
+it into findings with the case's names, the store involved and the commands to check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from audit.model import CertInfo, Severity
+from audit.rules.base import ChainContext, Context, Hit, Scope, Settings, rule, shell_quote
+
+FALLBACK_CAFILE = "/etc/ssl/certs/ca-certificates.crt"
+
+SERVED_CHAIN = (
+    "echo | openssl s_client -connect {address}:{port} -servername {servername} -showcerts "
+    "-CAfile {cafile} 2>/dev/null | grep -E ' [0-9]+ s:|^ +i:|^Verify return'"
+)
+"""What a listener sends (subject/issuer per position) and what OpenSSL makes of it."""
+FILE_VERIFY = "openssl verify -CAfile {cafile} -untrusted {path} {path}"
+"""Verify the first certificate of a bundle with the rest of the bundle as intermediates."""
+FILE_LIST = "openssl crl2pkcs7 -nocrl -certfile {path} | openssl pkcs7 -print_certs -noout"
+"""Subject and issuer of every certificate in a bundle, in file order."""
+
+
+def leaf_of(ctx: ChainContext) -> CertInfo:
+    """The end-entity certificate of the chain (trust.py picks it)."""
+    return ctx.verdict.leaf or ctx.chain[0]
+
+
+def subject_of(ctx: ChainContext) -> str:
+    """ "listener 443 (name)" for a served chain, the path for a file."""
+    if ctx.kind == "listener" and ctx.probe is not None:
+        name = ctx.probe.servername
+        return f"listener {ctx.probe.port}" + (f" ({name})" if name else "")
+    return ctx.where
+
+
+def where_text(ctx: ChainContext) -> str:
+    """How a detail line names the chain: "served on ADDR:PORT (SNI x)" or "in PATH"."""
+    if ctx.kind == "listener" and ctx.probe is not None:
+        sni = f" (SNI {ctx.probe.servername})" if ctx.probe.servername else " (no SNI)"
+        return f"served on {ctx.probe.address}:{ctx.probe.port}{sni}"
+    return f"in {ctx.where}"
+
+
+def chain_values(ctx: ChainContext) -> dict[str, str]:
+    """Template values for a chain: address/port/servername or path, cafile, and the
+    certificate file as a shell word (cert_file, "leaf.crt" when unknown) and as prose
+    (chain_file)."""
+    cafile = shell_quote(ctx.verdict.cafile or FALLBACK_CAFILE)
+    if ctx.kind == "listener" and ctx.probe is not None:
+        p = ctx.probe
+        cert_file = ctx.listener.cert_file if ctx.listener and ctx.listener.cert_file else None
+        return {
+            "address": shell_quote(p.address),
+            "port": str(p.port),
+            "servername": shell_quote(p.servername or p.address),
+            "cafile": cafile,
+            "cert_file": shell_quote(cert_file) if cert_file else "leaf.crt",
+            "chain_file": cert_file or "the file ssl_certificate (or SSLCertificateFile) names",
+            "host": ctx.host,
+        }
+    return {
+        "path": shell_quote(ctx.where),
+        "cafile": cafile,
+        "cert_file": shell_quote(ctx.where),
+        "chain_file": ctx.where,
+        "host": ctx.host,
+    }
+
+
+def file_diagnose(ctx: ChainContext, command: str) -> str | None:
+    """The file form of a diagnose command for bundle files, None for listeners."""
+    return command if ctx.kind != "listener" else None
+
+
+def _sent(ctx: ChainContext) -> str:
+    verb = "sends" if ctx.kind == "listener" else "holds"
+    n = len(ctx.chain)
+    return f"{verb} {n} certificate{'s' if n != 1 else ''}"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _name_for(ctx: ChainContext) -> str:
+    leaf = leaf_of(ctx)
+    return ctx.expected_name or leaf.common_name or (leaf.dns_names[0] if leaf.dns_names else "")
+
+
+@rule(
+    "CHAIN_INCOMPLETE",
+    family="chain",
+    title="Chain lacks the intermediate certificate clients need",
+    severity=Severity.HIGH,
+    scope=Scope.CHAIN,
+    diagnose=SERVED_CHAIN,
+    fix=(
+        "Deploy the leaf followed by its intermediate ({missing}): {get_intermediate}"
+        "cat {cert_file} intermediate.crt > fullchain.crt, point ssl_certificate (nginx) or "
+        "SSLCertificateFile (Apache 2.4.8+) at fullchain.crt and reload the service; with "
+        "certbot, use fullchain.pem, never cert.pem."
+    ),
+)
+def chain_incomplete(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, ChainContext)
+    v = ctx.verdict
+    if v.status != "incomplete":
+        return
+    leaf = leaf_of(ctx)
+    missing = v.missing_issuer or leaf.issuer
+    if leaf.aia_ca_issuers:
+        url = leaf.aia_ca_issuers[0]
+        get = (
+            f"fetch it from the CA (curl -so intermediate.der {shell_quote(url)} && openssl x509 "
+            "-inform der -in intermediate.der -out intermediate.crt), then "
+        )
+    elif v.completes_with:
+        get = (
+            "it is already deployed elsewhere in the fleet (sha256 "
+            f"{v.completes_with[0].sha256[:16]}...; certbot keeps it in chain.pem), then "
+        )
+    else:
+        get = "download it from your CA's repository, then "
+    what = "this file lacks" if ctx.kind != "listener" else "the server does not send"
+    yield Hit(
+        subject=subject_of(ctx),
+        detail=(
+            f"{leaf.subject} {where_text(ctx)}: {_sent(ctx)}; {what} its intermediate. "
+            f"{_cap(v.detail)}. Browsers may hide this by fetching it through AIA; curl, "
+            "Python, Go and Java clients fail with 'unable to verify the first certificate'."
+        ),
+        values={**chain_values(ctx), "missing": missing, "get_intermediate": get},
+        cert_sha256=leaf.sha256,
+        diagnose=file_diagnose(ctx, FILE_VERIFY),
+    )
+
+
+@rule(
+    "CHAIN_UNTRUSTED",
+    family="chain",
+    title="Chain ends at a root no trust store in use holds",
+    severity=Severity.HIGH,
+    scope=Scope.CHAIN,
+    diagnose=SERVED_CHAIN,
+    fix=(
+        "Use a certificate from a publicly trusted CA (Let's Encrypt: certbot certonly -d "
+        "{name}), or, for an internal CA, install its root ({anchor}) on every client: "
+        "Debian/Ubuntu cp root.crt /usr/local/share/ca-certificates/ && update-ca-certificates; "
+        "RHEL cp root.crt /etc/pki/ca-trust/source/anchors/ && update-ca-trust; then audit "
+        "with --cafile root.crt."
+    ),
+)
+def chain_untrusted(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, ChainContext)
+    v = ctx.verdict
+    if v.status != "untrusted":
+        return
+    leaf = leaf_of(ctx)
+    yield Hit(
+        subject=subject_of(ctx),
+        detail=(
+            f"{leaf.subject} {where_text(ctx)}: {v.detail}. Clients report 'certificate "
+            "signed by unknown authority' (Go) or 'unable to get local issuer certificate' "
+            "(OpenSSL)."
+        ),
+        values={
+            **chain_values(ctx),
+            "anchor": v.anchor or leaf.issuer,
+            "name": _name_for(ctx) or "your.host.name",
+        },
+        cert_sha256=leaf.sha256,
+        diagnose=file_diagnose(ctx, FILE_VERIFY),
+    )
+
+
+@rule(
+    "CERT_SELF_SIGNED",
+    family="chain",
+    title="Certificate is self-signed",
+    severity=Severity.HIGH,
+    scope=Scope.CHAIN,
+    diagnose=(
+        "echo | openssl s_client -connect {address}:{port} -servername {servername} 2>/dev/null"
+        " | openssl x509 -noout -subject -issuer"
+    ),
+    fix=(
+        "Replace {chain_file} with a certificate from a CA clients trust: Let's Encrypt for "
+        "public names (certbot certonly -d {name}), or an internal CA (step-ca, Vault PKI, "
+        "cert-manager) whose root is installed on the clients; then reload the service."
+    ),
+)
+def cert_self_signed(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, ChainContext)
+    v = ctx.verdict
+    if v.status != "self_signed":
+        return
+    leaf = leaf_of(ctx)
+    yield Hit(
+        subject=subject_of(ctx),
+        detail=(
+            f"{_cap(where_text(ctx))}: {v.detail}. It encrypts, but "
+            "no client can verify whom it belongs to; clients report 'self-signed "
+            "certificate' (OpenSSL error 18)."
+        ),
+        values={**chain_values(ctx), "name": _name_for(ctx) or "your.host.name"},
+        cert_sha256=leaf.sha256,
+        diagnose=file_diagnose(ctx, "openssl x509 -noout -subject -issuer -in {path}"),
+    )
+
+
+@rule(
+    "NOT_TRUSTED_BY_MOZILLA",
+    family="chain",
+    title="Chain is trusted by the OS store but not by Mozilla",
+    severity=Severity.MEDIUM,
+    scope=Scope.CHAIN,
+    diagnose=SERVED_CHAIN,
+    fix=(
+        "Firefox and NSS-based clients reject {anchor} (SEC_ERROR_UNKNOWN_ISSUER). Use a "
+        "certificate from a CA in Mozilla's root program, or push the root to those clients "
+        '(Firefox policies.json: "Certificates": {{"ImportEnterpriseRoots": true}}).'
+    ),
+)
+def not_trusted_by_mozilla(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, ChainContext)
+    v = ctx.verdict
+    if v.status != "os_only":
+        return
+    leaf = leaf_of(ctx)
+    yield Hit(
+        subject=subject_of(ctx),
+        detail=f"{leaf.subject} {where_text(ctx)}: {v.detail}.",
+        values={**chain_values(ctx), "anchor": v.anchor or leaf.issuer},
+        cert_sha256=leaf.sha256,
+        diagnose=file_diagnose(ctx, FILE_VERIFY),
+    )
+
+
+@rule(
+    "CHAIN_ORDER",
+    family="chain",
+    title="Chain is out of order or carries unrelated certificates",
+    severity=Severity.LOW,
+    scope=Scope.CHAIN,
+    diagnose=SERVED_CHAIN,
+    fix=(
+        "Rebuild {chain_file} with the leaf first and each certificate followed by its issuer "
+        "({expected}), leaving out unrelated certificates, then reload the service."
+    ),
+)
+def chain_order(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, ChainContext)
+    v = ctx.verdict
+    if not v.order_problem:
+        return
+    leaf = leaf_of(ctx)
+    sent = {c.sha256 for c in ctx.chain}
+    expected = " then ".join(
+        c.common_name or c.subject for c in v.verified_chain if c.sha256 in sent
+    ) or (leaf.common_name or leaf.subject)
+    yield Hit(
+        subject=subject_of(ctx),
+        detail=f"{leaf.subject} {where_text(ctx)}: {_sent(ctx)}; {v.order_problem}.",
+        values={**chain_values(ctx), "expected": expected},
+        cert_sha256=leaf.sha256,
+        diagnose=file_diagnose(ctx, FILE_LIST),
+    )
+
+
+RULES = (chain_incomplete, chain_untrusted, cert_self_signed, not_trusted_by_mozilla, chain_order)

@@ -1,0 +1,235 @@
+"""The rule registry against the finding catalogue (../shared/spec/FINDINGS.md).
+
+Every catalogued ID has a registered rule or an explicit deferral; IDs are unique; titles
+are short and state a problem; every rule fires on a positive case, and every placeholder
+of its diagnose and fix templates is filled by what its hits provide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from audit.analyze import Evidence
+from audit.model import (
+    CertLocation,
+    CollectionIssue,
+    Host,
+    HostOutcome,
+    HostResult,
+    IssueReason,
+    KeyFile,
+    ProbeStatus,
+    Unparseable,
+)
+from audit.rules import BY_ID, REGISTRY
+from audit.rules.base import CertContext, EndpointContext, Rule
+from tests import pki
+from tests.rules.kit import (
+    NOW,
+    bundle,
+    info,
+    probe,
+    run,
+    served,
+    stores,
+    unfilled,
+    world,
+)
+
+FINDINGS_MD = Path(__file__).resolve().parents[3] / "shared" / "spec" / "FINDINGS.md"
+
+DEFERRED: dict[str, str] = {
+    "LEGACY_PROTOCOL": "issue 4 (listeners)",
+    "CERT_NOT_RELOADED": "issue 4 (listeners)",
+    "KEY_MISMATCH": "issue 4 (listeners)",
+    "CA_BUNDLE_MISSING": "a later issue (host trust stores)",
+    "CERTBOT_TIMER_INACTIVE": "a later issue (renewal)",
+    "CERTBOT_RENEWAL_FAILING": "a later issue (renewal)",
+    "RENEWAL_NOT_AUTOMATED": "a later issue (renewal)",
+    "K8S_CERT_NOT_READY": "a later issue (Kubernetes)",
+    "K8S_TLS_SECRET_MISSING": "a later issue (Kubernetes)",
+    "K8S_WEBHOOK_CA_MISMATCH": "a later issue (Kubernetes)",
+}
+"""Catalogued IDs without a rule yet, and the issue that brings them."""
+
+IMPERATIVES = {"check", "ensure", "verify", "use", "make", "set", "enable", "disable", "add"}
+
+
+def catalogue() -> dict[str, str]:
+    """ID -> default severity text, from the markdown table."""
+    rows: dict[str, str] = {}
+    for line in FINDINGS_MD.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", cells[0]):
+            rows[cells[0]] = cells[-1]
+    return rows
+
+
+def test_catalogue_parses() -> None:
+    ids = catalogue()
+    assert len(ids) >= 30 and "CHAIN_INCOMPLETE" in ids and "CERT_UNPARSEABLE" in ids
+
+
+def test_every_catalogued_id_has_a_rule_or_a_deferral() -> None:
+    missing = sorted(set(catalogue()) - set(BY_ID) - set(DEFERRED))
+    assert not missing, f"no rule and no deferral for: {missing}"
+
+
+def test_deferrals_are_current() -> None:
+    assert not set(DEFERRED) - set(catalogue()), "deferred IDs that are not in FINDINGS.md"
+    assert not set(DEFERRED) & set(BY_ID), "deferred IDs that now have a rule: drop them"
+
+
+def test_every_rule_is_catalogued_and_unique() -> None:
+    ids = [r.id for r in REGISTRY]
+    assert len(ids) == len(set(ids)), "duplicate rule IDs"
+    assert not set(ids) - set(catalogue()), "rules whose ID is not in FINDINGS.md"
+
+
+@pytest.mark.parametrize("rule", REGISTRY, ids=lambda r: r.id)
+def test_metadata(rule: Rule) -> None:
+    assert 0 < len(rule.title) < 70
+    assert rule.title[0].isupper() and not rule.title.endswith((".", "?", "!"))
+    assert rule.title.split()[0].lower() not in IMPERATIVES, "a title states the problem"
+    assert rule.severity.value in catalogue()[rule.id].lower(), "default severity as catalogued"
+    assert rule.diagnose.strip() and rule.fix.strip()
+    assert rule.family and rule.check.__name__
+
+
+# --------------------------------------------------------------------------
+# One or more positive cases per rule: evidence on which it must fire.
+
+
+def _host(outcome: HostOutcome = HostOutcome.OK, **kw) -> HostResult:  # type: ignore[no-untyped-def]
+    host = Host(name="db1", address="10.0.0.9", port=2222, user="audit")
+    return HostResult(host=host, outcome=outcome, detail=f"{outcome.value} (test)", **kw)
+
+
+def _on_host(outcome: HostOutcome, **kw) -> Callable[[], Evidence]:  # type: ignore[no-untyped-def]
+    return lambda: Evidence(hosts=[_host(outcome, **kw)])
+
+
+def _cert(trusted: bool = False, kind: str = "file", **kw) -> Callable[[], Evidence]:  # type: ignore[no-untyped-def]
+    def make() -> Evidence:
+        cert = info(world().public.leaf("www.example.com", now=NOW, **kw))[0]
+        path = "/etc/ssl/x.pem" if kind == "file" else "10.0.0.5:443"
+        loc = CertLocation(host="web1", path=path, kind=kind, servername="www.example.com")
+        return Evidence(
+            extra_certs=[
+                CertContext(
+                    cert=cert, location=loc, served=kind != "file", publicly_trusted=trusted
+                )
+            ]
+        )
+
+    return make
+
+
+def _leaf(h: pki.Hierarchy | None = None, **kw) -> pki.Issued:  # type: ignore[no-untyped-def]
+    return (h or world().public).leaf("www.example.com", now=NOW, **kw)
+
+
+def _endpoint(status: ProbeStatus, **kw) -> Callable[[], Evidence]:  # type: ignore[no-untyped-def]
+    return lambda: Evidence(endpoints=[EndpointContext(probe=probe(status=status, **kw))])
+
+
+def _both(make_chain: Callable[[], tuple], **kw) -> list[Callable[[], Evidence]]:  # type: ignore[type-arg, no-untyped-def]
+    """The same chain served by a listener and held in a bundle file."""
+    return [lambda: served(make_chain(), **kw), lambda: bundle(make_chain(), **kw)]
+
+
+W = world
+
+POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
+    "CERT_EXPIRED": [
+        _cert(days_before=400, days_after=-3),
+        _cert(kind="listener", days_before=400, days_after=-3),
+    ],
+    "CERT_EXPIRING": [_cert(days_after=5), _cert(kind="listener", days_after=20)],
+    "CERT_NOT_YET_VALID": [_cert(days_before=-3)],
+    "PRIVATE_KEY_EXPOSED": [
+        lambda: Evidence(
+            hosts=[
+                _host(
+                    key_files=(KeyFile("db1", "/etc/ssl/private/x.key", "root", "ssl-cert", 0o644),)
+                )
+            ]
+        )
+    ],
+    "CERT_UNPARSEABLE": [
+        lambda: Evidence(
+            hosts=[
+                _host(
+                    unparseable=(
+                        Unparseable("db1", "/etc/ssl/bad.pem", "PEM body is not valid base64"),
+                    )
+                )
+            ]
+        )
+    ],
+    "HOST_UNREACHABLE": [_on_host(HostOutcome.UNREACHABLE)],
+    "HOST_AUTH_FAILED": [_on_host(HostOutcome.AUTH_FAILED)],
+    "HOST_KEY_MISMATCH": [_on_host(HostOutcome.KEY_MISMATCH)],
+    "HOST_KEY_UNKNOWN": [_on_host(HostOutcome.KEY_UNKNOWN)],
+    "COLLECTION_PARTIAL": [
+        _on_host(
+            HostOutcome.PARTIAL,
+            issues=(
+                CollectionIssue("db1", "/etc/ssl/private", IssueReason.PERMISSION_DENIED, "EACCES"),
+            ),
+        ),
+        _on_host(HostOutcome.FAILED),
+    ],
+    "CHAIN_INCOMPLETE": [
+        *_both(lambda: info(_leaf())),
+        lambda: served(info(_leaf(aia_url="http://ca.example.net/i.der"))),
+        lambda: served(info(_leaf()), intermediates=info(W().public.intermediate)),
+    ],
+    "CHAIN_UNTRUSTED": _both(lambda: info(_leaf(W().private), W().private.intermediate)),
+    "CERT_SELF_SIGNED": _both(lambda: info(pki.issue("www.example.com", now=NOW))),
+    "NOT_TRUSTED_BY_MOZILLA": _both(
+        lambda: info(_leaf(W().os_only), W().os_only.intermediate),
+        trust=stores(host=[W().os_only.root]),
+    ),
+    "CHAIN_ORDER": _both(lambda: info(_leaf(), W().public.root, W().public.intermediate)),
+    "HOSTNAME_MISMATCH": _both(
+        lambda: info(_leaf(), W().public.intermediate), expected_name="api.example.org"
+    ),
+    "SAN_MISSING": _both(lambda: info(_leaf(sans=[]), W().public.intermediate)),
+    "WEAK_KEY": [
+        _cert(key_kind="rsa", key_bits=1024),
+        _cert(kind="listener", key_kind="rsa", key_bits=1024),
+    ],
+    "WEAK_SIGNATURE": [_cert(hash_name="sha1"), _cert(kind="listener", hash_name="sha1")],
+    "VALIDITY_TOO_LONG": [
+        _cert(trusted=True, days_after=800),
+        _cert(kind="listener", trusted=True, days_after=800),
+    ],
+    "TLS_NOT_SPOKEN": [_endpoint(ProbeStatus.PLAINTEXT, error="HTTP/1.1 400 Bad Request")],
+    "CLIENT_CERT_REQUIRED": [
+        _endpoint(ProbeStatus.CLIENT_CERT_REQUIRED, acceptable_ca_names=["CN=Client CA"])
+    ],
+    "TLS_HANDSHAKE_FAILED": [
+        _endpoint(ProbeStatus.HANDSHAKE_FAILED, error="sslv3 alert handshake failure"),
+        _endpoint(ProbeStatus.HANDSHAKE_FAILED, error="", servername=None),
+    ],
+}
+
+
+def test_every_rule_has_a_positive_case() -> None:
+    assert not {r.id for r in REGISTRY} - set(POSITIVE), "add a positive case"
+
+
+@pytest.mark.parametrize("rule", REGISTRY, ids=lambda r: r.id)
+def test_positive_cases_fill_every_placeholder(rule: Rule) -> None:
+    for make in POSITIVE.get(rule.id, []):
+        findings = run(make(), (rule,))
+        assert [f.id for f in findings if f.id != rule.id] == [], "the rule crashed"
+        assert findings, f"{rule.id} did not fire on its positive case"
+        for f in findings:
+            assert not unfilled(f), (f.diagnose, f.fix)
+            assert f.detail and f.subject and f.title == rule.title
