@@ -31,20 +31,35 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def renderers() -> dict[str, Renderer]:
-    """File name -> renderer, for every output this build can produce."""
+def renderers(previous: AuditResult | None = None) -> dict[str, Renderer]:
+    """File name -> renderer, for every output this build can produce.
+
+    `previous` (the run before, if any) lets report.html mark findings new or resolved.
+    """
     from audit.report import json as json_report
+    from audit.report.html import render_html
+    from audit.report.prometheus import render_metrics
+    from audit.report.xlsx import render_xlsx
 
     out: dict[str, Renderer] = {
-        "findings.json": lambda r: json_report.dumps(json_report.run_document(r)).encode("utf-8"),
+        # backslashreplace: a lone surrogate (an undecodable byte in a remote file name)
+        # becomes the JSON escape \udcXX instead of crashing the run at its very end.
+        "findings.json": lambda r: json_report.dumps(json_report.run_document(r)).encode(
+            "utf-8", "backslashreplace"
+        ),
+        "report.html": lambda r: render_html(r, previous),
+        "report.xlsx": render_xlsx,
+        "metrics.prom": render_metrics,
     }
     return out
 
 
-def write_reports(result: AuditResult, out_dir: Path) -> list[Path]:
+def write_reports(
+    result: AuditResult, out_dir: Path, previous: AuditResult | None = None
+) -> list[Path]:
     """Render every output into out_dir; returns the paths written."""
     written = []
-    for name, render in renderers().items():
+    for name, render in renderers(previous).items():
         path = out_dir / name
         atomic_write(path, render(result))
         written.append(path)

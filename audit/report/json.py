@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from audit.model import (
@@ -28,7 +28,7 @@ def iso(dt: datetime | None) -> str | None:
     """ISO 8601 UTC, second precision, with Z."""
     if dt is None:
         return None
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def cert_doc(cert: CertInfo, now: datetime | None = None) -> dict[str, Any]:
@@ -120,7 +120,13 @@ def host_doc(r: HostResult) -> dict[str, Any]:
         "finished_at": iso(r.finished_at),
         "certificates": len(r.certificates),
         "key_files": [
-            {"path": k.path, "owner": k.owner, "group": k.group, "mode": f"{k.mode & 0o7777:04o}", "kind": k.kind}
+            {
+                "path": k.path,
+                "owner": k.owner,
+                "group": k.group,
+                "mode": f"{k.mode & 0o7777:04o}",
+                "kind": k.kind,
+            }
             for k in r.key_files
         ],
         "ca_bundles": list(r.ca_bundles),
@@ -133,7 +139,9 @@ def host_doc(r: HostResult) -> dict[str, Any]:
 
 
 def certificates_doc(
-    hosts: Iterable[HostResult], extra: Iterable[tuple[CertInfo, dict[str, Any]]] = (), now: datetime | None = None
+    hosts: Iterable[HostResult],
+    extra: Iterable[tuple[CertInfo, dict[str, Any]]] = (),
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Certificates deduplicated by SHA-256 across the fleet, every location kept."""
     docs: dict[str, dict[str, Any]] = {}

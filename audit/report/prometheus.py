@@ -1,0 +1,200 @@
+"""metrics.prom: a node_exporter textfile-collector file.
+
+Certificate series reuse enix/x509-certificate-exporter's names and label schema, so its
+dashboards and alerts work on this file: `x509_cert_not_after`, `x509_cert_not_before`,
+`x509_cert_expired` with `serial_number` (decimal), `subject_{C,ST,L,O,OU,CN}`,
+`issuer_{C,ST,L,O,OU,CN}`, `filename` and `filepath`, plus our own `host`, `kind`
+("file", "listener", ...) and `servername` (the SNI name, for served certificates).
+`x509_read_errors` counts, per audited host, files that could not be read or parsed.
+
+certaudit's own series: `certaudit_findings{id,severity}`, `certaudit_host_up{host}`
+(1 audited, 0 not), `certaudit_run_timestamp_seconds`, `certaudit_run_duration_seconds`,
+`certaudit_run_partial`, `certaudit_certificates`.
+
+Output is deterministic: families in a fixed order, series sorted by their labels, one
+series per label set. Label values are escaped per the text exposition format (backslash,
+double quote, newline), after control characters have been made visible.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from audit.model import AuditResult, CertInfo, CertLocation
+from audit.report import view
+
+_NAME_FIELDS = (
+    ("C", NameOID.COUNTRY_NAME),
+    ("ST", NameOID.STATE_OR_PROVINCE_NAME),
+    ("L", NameOID.LOCALITY_NAME),
+    ("O", NameOID.ORGANIZATION_NAME),
+    ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME),
+    ("CN", NameOID.COMMON_NAME),
+)
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def escape_label(value: object) -> str:
+    """A label value for the text format: visible controls, then \\\\, \\" and \\n escaped."""
+    text = view.visible(value)
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(labels: Labels) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in labels) + "}"
+
+
+def _number(value: float) -> str:
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _name_fields(cert: CertInfo) -> dict[str, str]:
+    """subject_* and issuer_* as the exporter names them ("" when absent or unreadable)."""
+    out = {f"{side}_{short}": "" for side in ("subject", "issuer") for short, _ in _NAME_FIELDS}
+    out["subject_CN"] = cert.common_name or ""
+    try:
+        parsed = x509.load_der_x509_certificate(cert.der)
+    except Exception:  # the model already carries what could be read
+        return out
+    for side, name in (("subject", parsed.subject), ("issuer", parsed.issuer)):
+        for short, oid in _NAME_FIELDS:
+            try:
+                attrs = name.get_attributes_for_oid(oid)
+            except Exception:  # malformed name: leave the label empty
+                continue
+            if attrs:
+                value = attrs[0].value
+                out[f"{side}_{short}"] = (
+                    value if isinstance(value, str) else value.decode("latin-1")
+                )
+    return out
+
+
+def _serial_decimal(serial_hex: str) -> str:
+    try:
+        return str(int(serial_hex, 16))
+    except ValueError:
+        return ""
+
+
+def cert_labels(cert: CertInfo, loc: CertLocation, names: dict[str, str]) -> Labels:
+    """The exporter-compatible label set of one certificate at one place, sorted by name."""
+    labels = {
+        **names,
+        "serial_number": _serial_decimal(cert.serial),
+        "filename": posixpath.basename(loc.path) if loc.kind != "listener" else "",
+        "filepath": loc.path,
+        "host": loc.host,
+        "kind": loc.kind,
+        "servername": loc.servername or "",
+    }
+    return tuple(sorted(labels.items()))
+
+
+def _family(
+    name: str, kind: str, help_text: str, series: Iterable[tuple[Labels, float]]
+) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    seen: set[Labels] = set()
+    for labels, value in sorted(series, key=lambda s: s[0]):
+        if labels in seen:
+            continue  # the same certificate twice at one place (a bundle repeating itself)
+        seen.add(labels)
+        lines.append(f"{name}{_labels(labels)} {_number(value)}")
+    return lines
+
+
+def _ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def render_metrics(result: AuditResult) -> bytes:
+    """The textfile as bytes (UTF-8, LF line ends, trailing newline)."""
+    now = result.finished_at
+    uses = view.certificate_uses(result.hosts, now)
+    per_cert: list[tuple[CertInfo, Labels]] = []
+    for u in uses:
+        names = _name_fields(u.cert)
+        for loc in u.locations:
+            per_cert.append((u.cert, cert_labels(u.cert, loc, names)))
+
+    read_errors = [
+        ((("host", r.host.name),), float(len(r.unparseable) + len(r.issues)))
+        for r in result.hosts
+        if r.outcome.audited
+    ]
+    finding_counts = Counter((f.id, f.severity.value) for f in result.findings)
+
+    lines: list[str] = []
+    lines += _family(
+        "x509_cert_not_after",
+        "gauge",
+        "Unix timestamp of the certificate's notAfter.",
+        ((labels, _ts(c.not_after)) for c, labels in per_cert),
+    )
+    lines += _family(
+        "x509_cert_not_before",
+        "gauge",
+        "Unix timestamp of the certificate's notBefore.",
+        ((labels, _ts(c.not_before)) for c, labels in per_cert),
+    )
+    lines += _family(
+        "x509_cert_expired",
+        "gauge",
+        "1 if the certificate had expired when the audit finished, else 0.",
+        ((labels, 1.0 if c.not_after < now else 0.0) for c, labels in per_cert),
+    )
+    lines += _family(
+        "x509_read_errors",
+        "gauge",
+        "Certificate files that could not be read or parsed, per audited host.",
+        read_errors,
+    )
+    lines += _family(
+        "certaudit_findings",
+        "gauge",
+        "Findings of the last audit run by finding ID and severity.",
+        (((("id", i), ("severity", s)), float(n)) for (i, s), n in finding_counts.items()),
+    )
+    lines += _family(
+        "certaudit_host_up",
+        "gauge",
+        "1 if the host was audited in the last run, 0 if it could not be.",
+        (((("host", r.host.name),), 1.0 if r.outcome.audited else 0.0) for r in result.hosts),
+    )
+    lines += _family(
+        "certaudit_certificates",
+        "gauge",
+        "Distinct certificates (by SHA-256) found in the last run.",
+        [((), float(len(uses)))],
+    )
+    lines += _family(
+        "certaudit_run_timestamp_seconds",
+        "gauge",
+        "Unix timestamp at which the last audit run finished.",
+        [((), _ts(result.finished_at))],
+    )
+    lines += _family(
+        "certaudit_run_duration_seconds",
+        "gauge",
+        "How long the last audit run took.",
+        [((), round((result.finished_at - result.started_at).total_seconds(), 3))],
+    )
+    lines += _family(
+        "certaudit_run_partial",
+        "gauge",
+        "1 if the last audit run was interrupted before every host finished.",
+        [((), 1.0 if result.partial else 0.0)],
+    )
+    return ("\n".join(lines) + "\n").encode("utf-8")

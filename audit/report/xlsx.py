@@ -1,0 +1,522 @@
+"""report.xlsx: the compliance workbook an auditor filters and signs off.
+
+Sheets: Summary, Findings, Certificates, Locations, Listeners, Hosts, Key files, Renewal.
+Every sheet has a frozen header row, an autofilter and sized columns; severity and days
+left are coloured.
+
+Inert by construction (RELIABILITY.md promise 6): every data cell is a number, a real
+date, or a string written through `cell_text()`, which replaces control characters
+visibly and puts an apostrophe in front of any text that a spreadsheet would take for a
+formula (`=`, `+`, `-`, `@`, tab, CR). The apostrophe is part of the value, so the cell
+stays text in Excel, LibreOffice, Google Sheets and any CSV exported from them; openpyxl
+therefore never writes a formula cell (data type "f").
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from audit.model import AuditResult, Severity
+from audit.report import view
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""What makes a spreadsheet (or a CSV exported from it) evaluate a text: OWASP's list plus
+the full-width forms some spreadsheets normalise."""
+MAX_CELL = 32_000
+"""Excel's cell limit is 32,767 characters; longer texts are cut with a marker."""
+
+DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
+HEADER_FILL = PatternFill("solid", fgColor="243B53")
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+SEVERITY_FILLS = {
+    Severity.CRITICAL: (PatternFill("solid", fgColor="991B1B"), Font(bold=True, color="FFFFFF")),
+    Severity.HIGH: (PatternFill("solid", fgColor="FFEDD5"), Font(bold=True, color="B45309")),
+    Severity.MEDIUM: (PatternFill("solid", fgColor="FEF7C3"), Font(color="8A6D00")),
+    Severity.LOW: (PatternFill("solid", fgColor="DBEAFE"), Font(color="1E40AF")),
+    Severity.INFO: (PatternFill("solid", fgColor="EEF0F3"), Font(color="4B5563")),
+}
+DAYS_FILLS = {
+    "expired": PatternFill("solid", fgColor="F8B4B4"),
+    "d7": PatternFill("solid", fgColor="FDE2E2"),
+    "d14": PatternFill("solid", fgColor="FFEDD5"),
+    "d30": PatternFill("solid", fgColor="FEF7C3"),
+}
+OUTCOME_FILLS = {
+    "ok": PatternFill("solid", fgColor="DCFCE7"),
+    "partial": PatternFill("solid", fgColor="FEF7C3"),
+}
+NOT_AUDITED_FILL = PatternFill("solid", fgColor="FDE2E2")
+
+
+def cell_text(value: object) -> str:
+    """Any text made inert for a spreadsheet: visible control characters, no formula."""
+    text = view.visible(value, keep_newlines=True)
+    if len(text) > MAX_CELL:
+        text = text[:MAX_CELL] + " …[truncated]"
+    if text.lstrip(" ").startswith(FORMULA_PREFIXES):
+        text = "'" + text
+    return text
+
+
+def excel_date(dt: datetime | None) -> datetime | None:
+    """openpyxl wants naive datetimes; ours are UTC-aware. Headers say "(UTC)"."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+
+
+Value = str | int | float | bool | datetime | None
+
+
+def _value(v: Any) -> Value:
+    if v is None or isinstance(v, bool | int | float):
+        return v
+    if isinstance(v, datetime):
+        return excel_date(v)
+    return cell_text(v)
+
+
+class _Sheet:
+    """A worksheet written row by row, every value through `_value()`."""
+
+    def __init__(self, ws: Worksheet, headers: Sequence[str], widths: Sequence[int] | None = None):
+        self.ws = ws
+        self.headers = list(headers)
+        self.fixed_widths = list(widths) if widths else None
+        self.longest = [len(h) for h in headers]
+        ws.append([cell_text(h) for h in headers])
+        for cell in ws[1]:
+            cell.fill = HEADER_FILL
+            cell.font = HEADER_FONT
+            cell.alignment = Alignment(vertical="center", wrap_text=True)
+        ws.freeze_panes = "A2"
+
+    def row(self, values: Sequence[Any]) -> tuple[Cell, ...]:
+        converted = [_value(v) for v in values]
+        self.ws.append(converted)
+        cells: tuple[Cell, ...] = tuple(self.ws[self.ws.max_row])
+        for i, (cell, v) in enumerate(zip(cells, converted, strict=False)):
+            if isinstance(v, datetime):
+                cell.number_format = DATE_FORMAT
+                width = 19
+            else:
+                width = max(
+                    (len(line) for line in str(v if v is not None else "").split("\n")), default=0
+                )
+            self.longest[i] = max(self.longest[i], width)
+            if isinstance(v, str) and "\n" in v:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+        return cells
+
+    def finish(self) -> None:
+        ws = self.ws
+        last = get_column_letter(len(self.headers))
+        ws.auto_filter.ref = f"A1:{last}{max(ws.max_row, 2)}"
+        for i, longest in enumerate(self.longest):
+            width = self.fixed_widths[i] if self.fixed_widths else min(max(longest + 2, 8), 60)
+            ws.column_dimensions[get_column_letter(i + 1)].width = width
+
+
+def _severity_style(cell: Cell, severity: Severity) -> None:
+    fill, font = SEVERITY_FILLS[severity]
+    cell.fill = fill
+    cell.font = font
+
+
+def _days_style(cell: Cell, days: float | None) -> None:
+    if days is None:
+        return
+    fill = DAYS_FILLS.get(view.expiry_bucket(days))
+    if fill is not None:
+        cell.fill = fill
+    cell.number_format = "0.0"
+
+
+def _summary(wb: Workbook, result: AuditResult, uses: Sequence[view.CertUse]) -> None:
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Summary"
+    sheet = _Sheet(ws, ["Item", "Value"])
+    audited, total, pct = view.coverage(result)
+    by_sev = view.severity_counts(result.findings)
+    buckets = Counter(view.expiry_bucket(u.days_left) for u in uses)
+    rows: list[tuple[str, Any]] = [
+        ("Run", result.run_id),
+        ("Inventory", result.inventory),
+        ("Started (UTC)", result.started_at),
+        ("Finished (UTC)", result.finished_at),
+        ("Partial run", "yes" if result.partial else "no"),
+        ("Hosts in inventory", total),
+        ("Hosts audited", audited),
+        ("Hosts not audited", total - audited),
+        ("Coverage (%)", round(pct, 1)),
+        ("Distinct certificates", len(uses)),
+        ("Certificates expired", buckets["expired"]),
+        ("Certificates expiring within 7 days", buckets["d7"]),
+        ("Certificates expiring within 30 days", buckets["d7"] + buckets["d14"] + buckets["d30"]),
+        ("Findings", len(result.findings)),
+    ]
+    rows += [(f"Findings: {s.value}", by_sev[s]) for s in Severity]
+    for label, value in rows:
+        cells = sheet.row([label, value])
+        cells[0].font = Font(bold=True)
+        if label.startswith("Findings: "):
+            _severity_style(cells[0], Severity(label.split(": ", 1)[1]))
+        if label == "Hosts not audited" and value:
+            cells[1].fill = NOT_AUDITED_FILL
+    sheet.finish()
+    ws.column_dimensions["A"].width = 38
+    ws.column_dimensions["B"].width = 48
+    for row in ws.iter_rows(min_row=2, min_col=2, max_col=2):
+        for cell in row:
+            cell.alignment = Alignment(horizontal="left")
+
+
+def _findings(wb: Workbook, result: AuditResult) -> None:
+    sheet = _Sheet(
+        wb.create_sheet("Findings"),
+        [
+            "Rank",
+            "Risk",
+            "Severity",
+            "ID",
+            "Host",
+            "Subject",
+            "Title",
+            "Detail",
+            "Days left",
+            "Diagnose",
+            "Fix",
+            "Why this rank",
+            "Certificate SHA-256",
+        ],
+        [7, 8, 11, 24, 16, 40, 40, 60, 10, 60, 60, 40, 24],
+    )
+    for rank, f in enumerate(result.findings, 1):
+        cells = sheet.row(
+            [
+                rank,
+                f.risk,
+                f.severity.value,
+                f.id,
+                f.host,
+                f.subject,
+                f.title,
+                f.detail,
+                f.days_left,
+                f.diagnose,
+                f.fix,
+                f.why,
+                f.cert_sha256,
+            ]
+        )
+        _severity_style(cells[2], f.severity)
+        _days_style(cells[8], f.days_left)
+        for c in cells:
+            c.alignment = Alignment(wrap_text=True, vertical="top")
+    sheet.finish()
+
+
+def _certificates(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
+    sheet = _Sheet(
+        wb.create_sheet("Certificates"),
+        [
+            "Common name",
+            "Subject",
+            "SANs",
+            "Issuer",
+            "Serial (hex)",
+            "Key type",
+            "Key bits",
+            "Signature algorithm",
+            "Not before (UTC)",
+            "Not after (UTC)",
+            "Days left",
+            "Locations",
+            "Hosts",
+            "Served",
+            "CA",
+            "Self-signed",
+            "SHA-256",
+            "Parser warnings",
+        ],
+    )
+    for u in uses:
+        c = u.cert
+        sans = (
+            ", ".join(c.dns_names + c.ip_addresses) if c.has_san_extension else "(no SAN extension)"
+        )
+        cells = sheet.row(
+            [
+                c.common_name,
+                c.subject,
+                sans,
+                c.issuer,
+                c.serial,
+                c.key_type,
+                c.key_bits,
+                c.signature_algorithm,
+                c.not_before,
+                c.not_after,
+                u.days_left,
+                u.blast_radius,
+                len(u.hosts),
+                "yes" if u.served else "no",
+                "yes" if c.is_ca else "no",
+                "yes" if c.self_signed else "no",
+                c.sha256,
+                "; ".join(c.warnings),
+            ]
+        )
+        _days_style(cells[10], u.days_left)
+    sheet.finish()
+
+
+def _locations(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
+    sheet = _Sheet(
+        wb.create_sheet("Locations"),
+        [
+            "Host",
+            "Path or endpoint",
+            "Kind",
+            "Position",
+            "Format",
+            "SNI",
+            "Common name",
+            "Issuer",
+            "Not after (UTC)",
+            "Days left",
+            "SHA-256",
+        ],
+    )
+    for u in uses:
+        for loc in u.locations:
+            cells = sheet.row(
+                [
+                    loc.host,
+                    loc.path,
+                    loc.kind,
+                    loc.index,
+                    loc.format,
+                    loc.servername,
+                    u.name,
+                    u.cert.issuer,
+                    u.cert.not_after,
+                    u.days_left,
+                    u.cert.sha256,
+                ]
+            )
+            _days_style(cells[9], u.days_left)
+    sheet.finish()
+
+
+def _listeners(wb: Workbook, result: AuditResult, now: datetime) -> None:
+    sheet = _Sheet(
+        wb.create_sheet("Listeners"),
+        [
+            "Host",
+            "Address",
+            "Port",
+            "Process",
+            "Expects TLS",
+            "Probed via",
+            "SNI",
+            "Result",
+            "Protocol",
+            "Cipher",
+            "ALPN",
+            "Leaf common name",
+            "Leaf not after (UTC)",
+            "Leaf days left",
+            "Chain length",
+            "Error or answer",
+            "Acceptable client CAs",
+            "Config file",
+            "Config line",
+            "Certificate file",
+        ],
+    )
+    for r in result.hosts:
+        for li in r.listeners:
+            probes = li.probes or (None,)
+            for p in probes:
+                leaf = p.chain[0] if p is not None and p.chain else None
+                left = view.days_left(leaf, now) if leaf else None
+                cells = sheet.row(
+                    [
+                        li.host,
+                        li.address,
+                        li.port,
+                        li.process,
+                        "yes" if li.expects_tls else "no",
+                        p.via if p else None,
+                        p.servername if p else None,
+                        p.status.value if p else "not probed",
+                        p.protocol if p else None,
+                        p.cipher if p else None,
+                        p.alpn if p else None,
+                        (leaf.common_name or leaf.subject) if leaf else None,
+                        leaf.not_after if leaf else None,
+                        left,
+                        len(p.chain) if p else None,
+                        p.error if p else None,
+                        "; ".join(p.acceptable_ca_names) if p else None,
+                        li.config_file,
+                        li.config_line,
+                        li.cert_file,
+                    ]
+                )
+                _days_style(cells[13], left)
+    sheet.finish()
+
+
+def _hosts(wb: Workbook, result: AuditResult) -> None:
+    sheet = _Sheet(
+        wb.create_sheet("Hosts"),
+        [
+            "Host",
+            "Address",
+            "SSH port",
+            "User",
+            "Groups",
+            "Outcome",
+            "Audited",
+            "Detail",
+            "Started (UTC)",
+            "Finished (UTC)",
+            "Certificates",
+            "Unparseable",
+            "Key files",
+            "Exposed key files",
+            "Listeners",
+            "Could not read",
+            "CA bundles",
+            "Findings",
+            "Worst severity",
+            "Inventory source",
+        ],
+    )
+    for r in result.hosts:
+        own = [f for f in result.findings if f.host == r.host.name]
+        worst = max((f.severity for f in own), key=lambda s: s.rank, default=None)
+        cells = sheet.row(
+            [
+                r.host.name,
+                r.host.address,
+                r.host.port or 22,
+                r.host.user,
+                ", ".join(r.host.groups),
+                r.outcome.value,
+                "yes" if r.outcome.audited else "no",
+                r.detail,
+                r.started_at,
+                r.finished_at,
+                sum(1 for _ in view.host_locations(r)),
+                len(r.unparseable),
+                len(r.key_files),
+                sum(1 for k in r.key_files if k.exposed),
+                len(r.listeners),
+                len(r.issues),
+                ", ".join(r.ca_bundles),
+                len(own),
+                worst.value if worst else None,
+                r.host.source,
+            ]
+        )
+        cells[5].fill = OUTCOME_FILLS.get(r.outcome.value, NOT_AUDITED_FILL)
+        if worst is not None:
+            _severity_style(cells[18], worst)
+    sheet.finish()
+
+
+def _key_files(wb: Workbook, result: AuditResult) -> None:
+    sheet = _Sheet(
+        wb.create_sheet("Key files"),
+        ["Host", "Path", "Owner", "Group", "Mode", "Kind", "Readable by group or others"],
+    )
+    for r in result.hosts:
+        for k in r.key_files:
+            cells = sheet.row(
+                [
+                    k.host,
+                    k.path,
+                    k.owner,
+                    k.group,
+                    f"{k.mode & 0o7777:04o}",
+                    k.kind,
+                    "yes" if k.exposed else "no",
+                ]
+            )
+            if k.exposed:
+                cells[6].fill = NOT_AUDITED_FILL
+    sheet.finish()
+
+
+RENEWAL_HEADERS = [
+    "Host",
+    "Certificate",
+    "Lineage or path",
+    "Mechanism",
+    "Timer or cron",
+    "Last attempt (UTC)",
+    "Last result",
+    "Next run (UTC)",
+]
+RENEWAL_NOTE = (
+    "No renewal data in this run: certbot, cert-manager and kubeadm renewal state "
+    "is not collected yet. This sheet lists it once it is."
+)
+
+
+def _renewal(wb: Workbook) -> None:
+    ws = wb.create_sheet("Renewal")
+    sheet = _Sheet(ws, RENEWAL_HEADERS, [16, 30, 40, 14, 16, 20, 16, 20])
+    sheet.finish()
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(RENEWAL_HEADERS))}1"
+    note = ws.cell(row=3, column=1, value=cell_text(RENEWAL_NOTE))
+    note.font = Font(italic=True, color="616E7C")
+
+
+def render_xlsx(result: AuditResult) -> bytes:
+    """The workbook as bytes."""
+    now = result.finished_at
+    uses = view.certificate_uses(result.hosts, now)
+    wb = Workbook()
+    wb.properties.creator = "certaudit"
+    wb.properties.title = cell_text(f"certaudit report {result.run_id}")
+    created = excel_date(result.finished_at)
+    wb.properties.created = created
+    wb.properties.modified = created
+    _summary(wb, result, uses)
+    _findings(wb, result)
+    _certificates(wb, uses)
+    _locations(wb, uses)
+    _listeners(wb, result, now)
+    _hosts(wb, result)
+    _key_files(wb, result)
+    _renewal(wb)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def iter_text_cells(data: bytes) -> Iterable[tuple[str, str, Any, str]]:
+    """(sheet, coordinate, value, data_type) of every non-empty cell: for tests and checks."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(data))
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.value is not None:
+                    yield ws.title, cell.coordinate, cell.value, cell.data_type
