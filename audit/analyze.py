@@ -20,8 +20,8 @@ from audit.rules.base import (
     ChainContext,
     Context,
     EndpointContext,
-    HostContext,
     Hit,
+    HostContext,
     Rule,
     Scope,
     Settings,
@@ -53,11 +53,11 @@ class Evidence:
     """Bundle files judged as chains (inspect). Served chains come from `endpoints`."""
 
 
-def cert_contexts(hosts: Sequence[HostResult], endpoints: Sequence[EndpointContext] = ()) -> list[CertContext]:
+def cert_contexts(
+    hosts: Sequence[HostResult], endpoints: Sequence[EndpointContext] = ()
+) -> list[CertContext]:
     """One context per deployed certificate location, with served flag and blast radius."""
-    served = {
-        cert.sha256 for ep in endpoints for cert in ep.probe.chain[:1]
-    }
+    served = {cert.sha256 for ep in endpoints for cert in ep.probe.chain[:1]}
     served |= {
         found.cert.sha256
         for h in hosts
@@ -267,7 +267,11 @@ def chain_context(
         chain, now=now, stores=stores, servername=expected_name, intermediates=intermediates
     )
     return ChainContext(
-        chain=chain, verdict=verdict, kind="file", where=path, host=host,
+        chain=chain,
+        verdict=verdict,
+        kind="file",
+        where=path,
+        host=host,
         expected_name=expected_name,
     )
 
@@ -302,7 +306,10 @@ def served_cert_contexts(endpoints: Sequence[EndpointContext]) -> list[CertConte
         p = ep.probe
         for i, cert in enumerate(p.chain):
             location = CertLocation(
-                host=p.host, path=f"{p.address}:{p.port}", kind="listener", index=i,
+                host=p.host,
+                path=f"{p.address}:{p.port}",
+                kind="listener",
+                index=i,
                 servername=p.servername,
             )
             out.append(CertContext(cert=cert, location=location, served=True))
@@ -321,6 +328,4 @@ def _mark_publicly_trusted(
     }
     if not trusted:
         return certs
-    return [
-        replace(c, publicly_trusted=True) if c.cert.sha256 in trusted else c for c in certs
-    ]
+    return [replace(c, publicly_trusted=True) if c.cert.sha256 in trusted else c for c in certs]

@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,9 +22,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from audit.model import CertInfo
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 #]+)-----\s*(.*?)-----END \1-----", re.DOTALL
-)
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----\s*(.*?)-----END \1-----", re.DOTALL)
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 _PKCS7_LABELS = {b"PKCS7", b"CERTIFICATE CHAIN"}
 
@@ -47,7 +45,7 @@ def _hex(b: bytes | None) -> str | None:
 
 
 def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _key_info(cert: x509.Certificate) -> tuple[str, int, str]:
@@ -152,14 +150,18 @@ def describe(cert: x509.Certificate) -> CertInfo:
 
     def ski() -> str | None:
         try:
-            return _hex(cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest)
+            return _hex(
+                cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+            )
         except x509.ExtensionNotFound:
             return None
 
     def aki() -> str | None:
         try:
             return _hex(
-                cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+                cert.extensions.get_extension_for_class(
+                    x509.AuthorityKeyIdentifier
+                ).value.key_identifier
             )
         except x509.ExtensionNotFound:
             return None
@@ -254,7 +256,9 @@ def _der_length(data: bytes) -> int | None:
 def _parse_pkcs7(data: bytes, pem: bool, start: int) -> list[ParsedItem]:
     try:
         certs = (
-            pkcs7.load_pem_pkcs7_certificates(data) if pem else pkcs7.load_der_pkcs7_certificates(data)
+            pkcs7.load_pem_pkcs7_certificates(data)
+            if pem
+            else pkcs7.load_der_pkcs7_certificates(data)
         )
     except Exception as exc:
         return [ParsedItem(start, "pkcs7", error=f"PKCS#7 does not parse: {_reason(exc)}")]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How bad a finding is on its own, before exposure and urgency."""
 
     CRITICAL = "critical"
@@ -35,7 +35,7 @@ _SEVERITY_RANK = {
 }
 
 
-class HostOutcome(str, enum.Enum):
+class HostOutcome(enum.StrEnum):
     """How the audit of one host ended. Every inventory host gets exactly one."""
 
     OK = "ok"
@@ -181,7 +181,7 @@ class KeyFile:
         return bool(self.mode & 0o044)
 
 
-class IssueReason(str, enum.Enum):
+class IssueReason(enum.StrEnum):
     """Fixed reason codes for partial collection; stable, they end up in reports."""
 
     PERMISSION_DENIED = "permission_denied"
@@ -235,7 +235,7 @@ class HostResult:
     """Small key/value facts reported by the remote script (os, shell, privilege)."""
 
 
-class ProbeStatus(str, enum.Enum):
+class ProbeStatus(enum.StrEnum):
     """How a TLS probe of one endpoint ended."""
 
     TLS = "tls"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from audit.collect.hostkeys import KnownHosts
 from audit.collect.ssh import SshOptions, audit_host
@@ -55,8 +55,14 @@ async def audit_fleet(
             try:
                 result = await audit_host(host, options.ssh, known, hook=obs.received)
             except Exception as exc:  # a bug must not stop the fleet: the host says so
-                now = datetime.now(timezone.utc)
-                result = HostResult(host, HostOutcome.FAILED, f"internal error: {type(exc).__name__}: {exc}", now, now)
+                now = datetime.now(UTC)
+                result = HostResult(
+                    host,
+                    HostOutcome.FAILED,
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    now,
+                    now,
+                )
             if on_result:
                 on_result(result)
             obs.host_finished(result)

@@ -6,9 +6,9 @@ import asyncio
 import os
 import sys
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,7 +29,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_COVERAGE = 0, 1, 2, 3
 
 
 def parse_windows(text: str) -> tuple[int, ...]:
-    """"30,14,7" -> (30, 14, 7), widest first."""
+    """ "30,14,7" -> (30, 14, 7), widest first."""
     try:
         values = sorted({int(part) for part in text.split(",") if part.strip()}, reverse=True)
     except ValueError:
@@ -50,10 +50,19 @@ class _Progress(Observer):
         self._progress = None
         self._task = None
         if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._progress = Progress(
-                TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("auditing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
                 transient=True,
             )
             self._task = self._progress.add_task("hosts", total=total)
@@ -78,7 +87,7 @@ class _Progress(Observer):
             self._progress.stop()
 
 
-def _known_hosts_path(option: Optional[Path]) -> Path:
+def _known_hosts_path(option: Path | None) -> Path:
     if option is not None:
         return option
     home = os.environ.get("HOME")
@@ -92,28 +101,80 @@ def _known_hosts_path(option: Optional[Path]) -> Path:
 
 @app.command("run")
 def run_command(
-    inventory: Annotated[Path, typer.Argument(help="Ansible inventory (INI or YAML) or a folder of them.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path("certaudit-report"),
-    db: Annotated[Optional[Path], typer.Option("--db", help="History database (default: ~/.local/state/certaudit/history.db).")] = None,
-    limit: Annotated[Optional[str], typer.Option("--limit", "-l", help="Ansible host pattern, e.g. 'web:&prod:!web03'.")] = None,
-    known_hosts: Annotated[Optional[Path], typer.Option("--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts).")] = None,
-    accept_new_host_keys: Annotated[bool, typer.Option("--accept-new-host-keys", help="Trust and record keys of hosts not yet in known_hosts.")] = False,
-    ssh_config: Annotated[Optional[list[Path]], typer.Option("--ssh-config", help="ssh_config file(s) to read instead of ~/.ssh/config.")] = None,
-    user: Annotated[Optional[str], typer.Option("--user", "-u", help="SSH user when the inventory gives none.")] = None,
-    identity: Annotated[Optional[list[Path]], typer.Option("--identity", "-i", help="Private key file(s) to offer.")] = None,
+    inventory: Annotated[
+        Path, typer.Argument(help="Ansible inventory (INI or YAML) or a folder of them.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the reports.")] = Path(
+        "certaudit-report"
+    ),
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", help="History database (default: ~/.local/state/certaudit/history.db)."
+        ),
+    ] = None,
+    limit: Annotated[
+        str | None,
+        typer.Option("--limit", "-l", help="Ansible host pattern, e.g. 'web:&prod:!web03'."),
+    ] = None,
+    known_hosts: Annotated[
+        Path | None,
+        typer.Option("--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts)."),
+    ] = None,
+    accept_new_host_keys: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new-host-keys", help="Trust and record keys of hosts not yet in known_hosts."
+        ),
+    ] = False,
+    ssh_config: Annotated[
+        list[Path] | None,
+        typer.Option("--ssh-config", help="ssh_config file(s) to read instead of ~/.ssh/config."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="SSH user when the inventory gives none.")
+    ] = None,
+    identity: Annotated[
+        list[Path] | None, typer.Option("--identity", "-i", help="Private key file(s) to offer.")
+    ] = None,
     connect_timeout: Annotated[float, typer.Option(help="Seconds to connect and log in.")] = 10.0,
     host_timeout: Annotated[float, typer.Option(help="Overall seconds per host.")] = 120.0,
     concurrency: Annotated[int, typer.Option(help="Hosts audited at once.")] = 64,
-    expiry_windows: Annotated[str, typer.Option(help="Warning windows in days (medium,high,critical).")] = "30,14,7",
-    fail_on: Annotated[Severity, typer.Option(help="Exit 1 when a finding is at least this severe.")] = Severity.HIGH,
-    min_coverage: Annotated[float, typer.Option(help="Exit 3 when fewer than this percentage of hosts were audited.")] = 100.0,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail on stderr (-vvv: byte counts).")] = 0,
+    expiry_windows: Annotated[
+        str, typer.Option(help="Warning windows in days (medium,high,critical).")
+    ] = "30,14,7",
+    fail_on: Annotated[
+        Severity, typer.Option(help="Exit 1 when a finding is at least this severe.")
+    ] = Severity.HIGH,
+    min_coverage: Annotated[
+        float, typer.Option(help="Exit 3 when fewer than this percentage of hosts were audited.")
+    ] = 100.0,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="More detail on stderr (-vvv: byte counts)."
+        ),
+    ] = 0,
 ) -> None:
     """Audit every host of an inventory over SSH and write reports."""
     try:
         code = _run(
-            inventory, out, db, limit, known_hosts, accept_new_host_keys, ssh_config, user, identity,
-            connect_timeout, host_timeout, concurrency, expiry_windows, fail_on, min_coverage, verbose,
+            inventory,
+            out,
+            db,
+            limit,
+            known_hosts,
+            accept_new_host_keys,
+            ssh_config,
+            user,
+            identity,
+            connect_timeout,
+            host_timeout,
+            concurrency,
+            expiry_windows,
+            fail_on,
+            min_coverage,
+            verbose,
         )
     except AuditError as exc:
         typer.echo(f"certaudit: error: {safe(exc)}", err=True)
@@ -122,10 +183,22 @@ def run_command(
 
 
 def _run(
-    inventory_path: Path, out: Path, db: Optional[Path], limit: Optional[str], known_hosts: Optional[Path],
-    accept_new: bool, ssh_config: Optional[list[Path]], user: Optional[str], identity: Optional[list[Path]],
-    connect_timeout: float, host_timeout: float, concurrency: int, expiry_windows: str, fail_on: Severity,
-    min_coverage: float, verbose: int,
+    inventory_path: Path,
+    out: Path,
+    db: Path | None,
+    limit: str | None,
+    known_hosts: Path | None,
+    accept_new: bool,
+    ssh_config: list[Path] | None,
+    user: str | None,
+    identity: list[Path] | None,
+    connect_timeout: float,
+    host_timeout: float,
+    concurrency: int,
+    expiry_windows: str,
+    fail_on: Severity,
+    min_coverage: float,
+    verbose: int,
 ) -> int:
     windows = parse_windows(expiry_windows)
     inventory = load_inventory(inventory_path, limit=limit)
@@ -155,37 +228,54 @@ def _run(
         raise ConfigError(f"--out {out}: the folder is not writable")
 
     with History.open(db or default_db_path()) as history:
+        started = datetime.now(UTC)
         run_id = history.begin_run(
-            str(inventory_path), {"limit": limit, "expiry_windows": list(windows), "hosts": len(inventory.hosts)}
+            str(inventory_path),
+            {"limit": limit, "expiry_windows": list(windows), "hosts": len(inventory.hosts)},
+            started_at=started,
         )
-        started = datetime.now(timezone.utc)
         progress = _Progress(len(inventory.hosts), verbose)
+        position = {h.name: i for i, h in enumerate(inventory.hosts)}
+        arrived: dict[str, HostResult] = {}
+
+        def record(r: HostResult) -> None:  # committed as each host ends
+            arrived[r.host.name] = r
+            history.record_host(run_id, r, position=position[r.host.name])
+
         interrupted = False
-        results: list[HostResult] = []
         try:
-            results = asyncio.run(
-                audit_fleet(inventory.hosts, known, options, progress,
-                            on_result=lambda r: (results.append(r), history.record_host(run_id, r))[0])
-            )
+            asyncio.run(audit_fleet(inventory.hosts, known, options, progress, on_result=record))
         except KeyboardInterrupt:
             interrupted = True
-            done = {r.host.name for r in results}
-            now = datetime.now(timezone.utc)
-            for host in inventory.hosts:
-                if host.name not in done:  # every host appears with an outcome
-                    results.append(HostResult(host, HostOutcome.FAILED, "run interrupted before this host finished", now, now))
         finally:
             progress.stop()
+        now = datetime.now(UTC)
+        results = [  # every host appears with an outcome, in inventory order
+            arrived.get(h.name)
+            or HostResult(
+                h, HostOutcome.FAILED, "run interrupted before this host finished", now, now
+            )
+            for h in inventory.hosts
+        ]
         saved = known.save()
         if saved:
             typer.echo(f"certaudit: recorded {saved} new host key(s) in {known.path}", err=True)
-        finished = datetime.now(timezone.utc)
+        finished = datetime.now(UTC)
         findings = analyze(Evidence(hosts=results), Settings(now=finished, expiry_windows=windows))
         history.record_findings(run_id, findings)
-        result = AuditResult(run_id, started, finished, str(inventory_path), tuple(results), tuple(findings),
-                             partial=interrupted)
-        written = write_reports(result, out)
-        history.finish_run(run_id, partial=interrupted)
+        result = AuditResult(
+            run_id,
+            started,
+            finished,
+            str(inventory_path),
+            tuple(results),
+            tuple(findings),
+            partial=interrupted,
+        )
+        previous_id = history.latest_run_id(before=run_id, complete_only=True)
+        previous = history.load_run(previous_id) if previous_id else None
+        written = write_reports(result, out, previous)
+        history.finish_run(run_id, partial=interrupted, finished_at=finished)
 
     _summary(result, written, verbose)
     audited = sum(1 for r in results if r.outcome.audited)
@@ -205,10 +295,14 @@ def _summary(result: AuditResult, written: list[Path], verbose: int) -> None:
     certs = {f.cert.sha256 for r in hosts for f in r.certificates}
     by_sev = Counter(f.severity for f in result.findings)
     elapsed = (result.finished_at - result.started_at).total_seconds()
-    typer.echo(f"certaudit run {result.run_id}: {audited}/{len(hosts)} hosts audited in {elapsed:.1f}s "
-               f"({', '.join(f'{n} {k}' for k, n in sorted(outcomes.items()))})")
-    typer.echo(f"  {len(certs)} distinct certificates; findings: "
-               + (", ".join(f"{by_sev[s]} {s.value}" for s in Severity if by_sev[s]) or "none"))
+    typer.echo(
+        f"certaudit run {result.run_id}: {audited}/{len(hosts)} hosts audited in {elapsed:.1f}s "
+        f"({', '.join(f'{n} {k}' for k, n in sorted(outcomes.items()))})"
+    )
+    typer.echo(
+        f"  {len(certs)} distinct certificates; findings: "
+        + (", ".join(f"{by_sev[s]} {s.value}" for s in Severity if by_sev[s]) or "none")
+    )
     shown = result.findings if verbose else result.findings[:10]
     for f in shown:
         typer.echo(format_finding(f, sys.stdout, verbose=bool(verbose)))

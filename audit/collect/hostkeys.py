@@ -47,7 +47,8 @@ class KnownHosts:
             try:
                 asyncssh.import_known_hosts(stripped)
             except (ValueError, asyncssh.KeyImportError) as exc:
-                warnings.append(f"{path}:{number}: ignored unreadable known_hosts entry ({exc.__class__.__name__})")
+                kind = exc.__class__.__name__
+                warnings.append(f"{path}:{number}: ignored unreadable known_hosts entry ({kind})")
                 continue
             good.append(stripped)
         return cls(path, asyncssh.import_known_hosts("\n".join(good)), warnings, accept_new)

@@ -11,8 +11,7 @@ import errno
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import asyncssh
 
@@ -65,7 +64,9 @@ class _Client(asyncssh.SSHClient):
         self.verdict: str | None = None
         self.offered: str = ""
 
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
         self.offered = key.get_fingerprint()
         if self.known.known_keys(host, addr, port):
             self.verdict = "mismatch"  # a changed key is never accepted
@@ -124,8 +125,14 @@ def _unreachable_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def _drain(stream: asyncssh.SSHReader[bytes], sink: bytearray, name: str, host: str,
-                 budget: list[int], hook: OutputHook | None) -> None:
+async def _drain(
+    stream: asyncssh.SSHReader[bytes],
+    sink: bytearray,
+    name: str,
+    host: str,
+    budget: list[int],
+    hook: OutputHook | None,
+) -> None:
     while True:
         chunk = await stream.read(65536)
         if not chunk:
@@ -145,8 +152,15 @@ class _Capped(Exception):
     pass
 
 
-async def _run_script(conn: asyncssh.SSHClientConnection, command: str, script: bytes, host: str,
-                      options: SshOptions, transcript: _Transcript, hook: OutputHook | None) -> None:
+async def _run_script(
+    conn: asyncssh.SSHClientConnection,
+    command: str,
+    script: bytes,
+    host: str,
+    options: SshOptions,
+    transcript: _Transcript,
+    hook: OutputHook | None,
+) -> None:
     process = await conn.create_process(command, encoding=None)
     try:
         process.stdin.write(script)
@@ -178,10 +192,15 @@ def _needs_privilege_fallback(transcript: _Transcript, collected: Collected) -> 
     return not collected.complete and not collected.certificates and b"sudo" in text
 
 
-async def audit_host(host: Host, options: SshOptions, known: KnownHosts,
-                     hook: OutputHook | None = None, now: Callable[[], datetime] | None = None) -> HostResult:
+async def audit_host(
+    host: Host,
+    options: SshOptions,
+    known: KnownHosts,
+    hook: OutputHook | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> HostResult:
     """Connect, collect, parse. Always returns a HostResult with a stated outcome."""
-    clock = now or (lambda: datetime.now(timezone.utc))
+    clock = now or (lambda: datetime.now(UTC))
     started = clock()
     client = _Client(known)
     transcript = _Transcript()
@@ -191,54 +210,109 @@ async def audit_host(host: Host, options: SshOptions, known: KnownHosts,
         async with asyncio.timeout(options.host_timeout):
             try:
                 conn = await asyncssh.connect(
-                    host.address, client_factory=lambda: client, **_connect_kwargs(host, options, known)
+                    host.address,
+                    client_factory=lambda: client,
+                    **_connect_kwargs(host, options, known),
                 )
             except asyncssh.HostKeyNotVerifiable as exc:
-                outcome = HostOutcome.KEY_MISMATCH if client.verdict == "mismatch" else HostOutcome.KEY_UNKNOWN
+                outcome = (
+                    HostOutcome.KEY_MISMATCH
+                    if client.verdict == "mismatch"
+                    else HostOutcome.KEY_UNKNOWN
+                )
                 detail = (
-                    f"host key {client.offered} differs from known_hosts ({known.path}): possible interception"
+                    f"host key {client.offered} differs from known_hosts ({known.path}): "
+                    "possible interception"
                     if outcome is HostOutcome.KEY_MISMATCH
                     else f"host key {client.offered} is not in {known.path}"
                 )
                 return HostResult(host, outcome, detail or str(exc), started, clock())
             except asyncssh.PermissionDenied as exc:
-                return HostResult(host, HostOutcome.AUTH_FAILED, f"authentication failed: {exc.reason}", started, clock())
-            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
-                return HostResult(host, HostOutcome.UNREACHABLE, _unreachable_reason(exc), started, clock())
+                return HostResult(
+                    host,
+                    HostOutcome.AUTH_FAILED,
+                    f"authentication failed: {exc.reason}",
+                    started,
+                    clock(),
+                )
+            except (TimeoutError, OSError, asyncssh.Error) as exc:
+                return HostResult(
+                    host, HostOutcome.UNREACHABLE, _unreachable_reason(exc), started, clock()
+                )
             async with conn:
                 nonce = new_nonce()
-                script = build_script(nonce=nonce, extra_paths=host.cert_paths, max_file_bytes=options.max_file_bytes)
+                script = build_script(
+                    nonce=nonce, extra_paths=host.cert_paths, max_file_bytes=options.max_file_bytes
+                )
                 command = BECOME_COMMAND if host.become else COMMAND
                 await _run_script(conn, command, script, host.name, options, transcript, hook)
                 collected = parse_output(
-                    host.name, bytes(transcript.stdout), nonce=nonce, truncated=transcript.capped,
-                    exit_status=transcript.exit_status, stderr=bytes(transcript.stderr),
+                    host.name,
+                    bytes(transcript.stdout),
+                    nonce=nonce,
+                    truncated=transcript.capped,
+                    exit_status=transcript.exit_status,
+                    stderr=bytes(transcript.stderr),
                 )
                 if host.become and _needs_privilege_fallback(transcript, collected):
-                    issues.append(CollectionIssue(host.name, "sudo -n", IssueReason.PRIVILEGE_UNAVAILABLE,
-                                                  _last_line(transcript.stderr)))
+                    issues.append(
+                        CollectionIssue(
+                            host.name,
+                            "sudo -n",
+                            IssueReason.PRIVILEGE_UNAVAILABLE,
+                            _last_line(transcript.stderr),
+                        )
+                    )
                     transcript = _Transcript()
                     nonce = new_nonce()
-                    script = build_script(nonce=nonce, extra_paths=host.cert_paths, max_file_bytes=options.max_file_bytes)
+                    script = build_script(
+                        nonce=nonce,
+                        extra_paths=host.cert_paths,
+                        max_file_bytes=options.max_file_bytes,
+                    )
                     await _run_script(conn, COMMAND, script, host.name, options, transcript, hook)
                     collected = parse_output(
-                        host.name, bytes(transcript.stdout), nonce=nonce, truncated=transcript.capped,
-                        exit_status=transcript.exit_status, stderr=bytes(transcript.stderr),
+                        host.name,
+                        bytes(transcript.stdout),
+                        nonce=nonce,
+                        truncated=transcript.capped,
+                        exit_status=transcript.exit_status,
+                        stderr=bytes(transcript.stderr),
                     )
                 result = _result(host, collected, issues, transcript, started, clock())
     except TimeoutError:
         # The overall deadline hit mid-collection: keep what arrived, flag it.
-        issues.append(CollectionIssue(host.name, "(collection)", IssueReason.TIMEOUT,
-                                      f"host deadline of {options.host_timeout:g}s reached"))
+        issues.append(
+            CollectionIssue(
+                host.name,
+                "(collection)",
+                IssueReason.TIMEOUT,
+                f"host deadline of {options.host_timeout:g}s reached",
+            )
+        )
         if result is not None:
-            return replace(result, issues=result.issues + tuple(issues[-1:]), outcome=HostOutcome.PARTIAL)
+            return replace(
+                result, issues=result.issues + tuple(issues[-1:]), outcome=HostOutcome.PARTIAL
+            )
         if not transcript.stdout:
-            return HostResult(host, HostOutcome.UNREACHABLE if client.verdict is None and not transcript.stderr
-                              else HostOutcome.FAILED,
-                              f"no answer within the host deadline of {options.host_timeout:g}s",
-                              started, clock(), issues=tuple(issues))
-        collected = parse_output(host.name, bytes(transcript.stdout), nonce=nonce, truncated=True,
-                                 exit_status=None, stderr=bytes(transcript.stderr))
+            return HostResult(
+                host,
+                HostOutcome.UNREACHABLE
+                if client.verdict is None and not transcript.stderr
+                else HostOutcome.FAILED,
+                f"no answer within the host deadline of {options.host_timeout:g}s",
+                started,
+                clock(),
+                issues=tuple(issues),
+            )
+        collected = parse_output(
+            host.name,
+            bytes(transcript.stdout),
+            nonce=nonce,
+            truncated=False,  # cut off by the deadline, not by the cap: reported as TRUNCATED
+            exit_status=None,
+            stderr=bytes(transcript.stderr),
+        )
         return _result(host, collected, issues, transcript, started, clock())
     assert result is not None
     return result
@@ -249,12 +323,15 @@ def _last_line(data: bytearray) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _result(host: Host, collected: Collected, issues: list[CollectionIssue], transcript: _Transcript,
-            started: datetime, finished: datetime) -> HostResult:
+def _result(
+    host: Host,
+    collected: Collected,
+    issues: list[CollectionIssue],
+    transcript: _Transcript,
+    started: datetime,
+    finished: datetime,
+) -> HostResult:
     all_issues = tuple(issues) + collected.issues
-    if transcript.capped:
-        all_issues += (CollectionIssue(host.name, "(output)", IssueReason.OUTPUT_CAP,
-                                       f"output exceeded {len(transcript.stdout) + len(transcript.stderr)} bytes"),)
     nothing = not collected.complete and not collected.certificates and not collected.key_files
     if nothing:
         outcome = HostOutcome.FAILED
@@ -278,4 +355,3 @@ def _result(host: Host, collected: Collected, issues: list[CollectionIssue], tra
         bytes_received=len(transcript.stdout) + len(transcript.stderr),
         facts=collected.facts,
     )
-

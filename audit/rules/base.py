@@ -25,7 +25,7 @@ from audit.model import (  # ChainVerdict lives in the model: trust.py (a lower 
 )
 
 
-class Scope(str, enum.Enum):
+class Scope(enum.StrEnum):
     """What a rule looks at."""
 
     CERT = "cert"
@@ -147,9 +147,7 @@ class Rule:
         """Names used in the diagnose and fix templates."""
         names: set[str] = set()
         for template in (self.diagnose, self.fix):
-            names.update(
-                name for _, name, _, _ in string.Formatter().parse(template) if name
-            )
+            names.update(name for _, name, _, _ in string.Formatter().parse(template) if name)
         return names
 
 
@@ -191,3 +189,9 @@ def shell_quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+def connect_address(address: str) -> str:
+    """An address as `openssl s_client -connect` wants it before ":port" (IPv6 in brackets)."""
+    bare = address.strip("[]")
+    return shell_quote(f"[{bare}]" if ":" in bare else bare)

@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import CertInfo, Severity
-from audit.rules.base import ChainContext, Context, Hit, Scope, Settings, rule, shell_quote
+from audit.rules.base import (
+    ChainContext,
+    Context,
+    Hit,
+    Scope,
+    Settings,
+    connect_address,
+    rule,
+    shell_quote,
+)
 
 FALLBACK_CAFILE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -55,7 +64,7 @@ def chain_values(ctx: ChainContext) -> dict[str, str]:
         p = ctx.probe
         cert_file = ctx.listener.cert_file if ctx.listener and ctx.listener.cert_file else None
         return {
-            "address": shell_quote(p.address),
+            "address": connect_address(p.address),
             "port": str(p.port),
             "servername": shell_quote(p.servername or p.address),
             "cafile": cafile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import HostOutcome, IssueReason, Severity
-from audit.rules.base import Context, HostContext, Hit, Scope, Settings, rule, shell_quote
+from audit.rules.base import Context, Hit, HostContext, Scope, Settings, rule, shell_quote
 
 _SSH_V = "ssh -v -p {port} {userat}{address} true"
 
@@ -120,13 +120,25 @@ def collection_partial(ctx: Context, settings: Settings) -> Iterable[Hit]:
 
 
 _FIXES = {
-    IssueReason.PERMISSION_DENIED: "Run the audit with ansible_become=true (sudo -n) or grant the audit user read access.",
-    IssueReason.TOO_LARGE: "The file exceeds the size cap; check what it is, or raise --max-file-size.",
-    IssueReason.TOO_MANY_FILES: "A scan root holds more files than the cap; narrow certaudit_cert_paths.",
-    IssueReason.TIMEOUT: "A remote command hit its deadline (a hung mount?); check the host, or raise --host-timeout.",
-    IssueReason.TRUNCATED: "The output ended early (connection dropped); re-run the audit for this host.",
+    IssueReason.PERMISSION_DENIED: (
+        "Run the audit with ansible_become=true (sudo -n) or grant the audit user read access."
+    ),
+    IssueReason.TOO_LARGE: "The file exceeds the size cap; check what it is.",
+    IssueReason.TOO_MANY_FILES: (
+        "A scan root holds more files than the cap; narrow certaudit_cert_paths."
+    ),
+    IssueReason.TIMEOUT: (
+        "A remote command hit its deadline (a hung mount?); check the host, "
+        "or raise --host-timeout."
+    ),
+    IssueReason.TRUNCATED: (
+        "The output ended early (connection dropped); re-run the audit for this host."
+    ),
     IssueReason.READ_ERROR: "A file could not be read; check the file system on the host.",
-    IssueReason.PRIVILEGE_UNAVAILABLE: "sudo -n was refused (password or tty required); allow NOPASSWD for the audit user or drop ansible_become.",
+    IssueReason.PRIVILEGE_UNAVAILABLE: (
+        "sudo -n was refused (password or tty required); allow NOPASSWD for the audit "
+        "user or drop ansible_become."
+    ),
     IssueReason.UNSUPPORTED: "A capability the collection needs is missing on the host.",
     IssueReason.OUTPUT_CAP: "The host sent more than the output cap; narrow the scan roots.",
 }

@@ -10,7 +10,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from audit.model import CertInfo, Severity
-from audit.rules.base import CertContext, Context, Hit, Scope, Settings, rule, shell_quote
+from audit.rules.base import (
+    CertContext,
+    Context,
+    Hit,
+    Scope,
+    Settings,
+    connect_address,
+    rule,
+    shell_quote,
+)
 
 MIN_BITS = {"RSA": 2048, "DSA": 2048, "EC": 256}
 """Smallest acceptable key per type (bits; curve size for EC)."""
@@ -38,7 +47,7 @@ def _values(ctx: CertContext, fields: str) -> dict[str, str]:
     if _served(ctx):
         address, _, port = loc.path.rpartition(":")
         values.update(
-            address=shell_quote(address or loc.host),
+            address=connect_address(address or loc.host),
             port=port,
             servername=shell_quote(loc.servername or address or loc.host),
         )

@@ -9,13 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import ProbeStatus, Severity
-from audit.rules.base import Context, EndpointContext, Hit, Scope, Settings, rule, shell_quote
+from audit.rules.base import (
+    Context,
+    EndpointContext,
+    Hit,
+    Scope,
+    Settings,
+    connect_address,
+    rule,
+    shell_quote,
+)
 
 
 def _values(ctx: EndpointContext) -> dict[str, str]:
     p = ctx.probe
     return {
-        "address": shell_quote(p.address),
+        "address": connect_address(p.address),
         "port": str(p.port),
         "servername": shell_quote(p.servername or ctx.expected_name or p.address),
         "host": p.host,

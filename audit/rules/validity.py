@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import Severity
-from audit.rules.base import CertContext, Context, Hit, Scope, Settings, days_between, rule, shell_quote
+from audit.rules.base import (
+    CertContext,
+    Context,
+    Hit,
+    Scope,
+    Settings,
+    connect_address,
+    days_between,
+    rule,
+    shell_quote,
+)
 
 _X509_DATES = "openssl x509 -noout -subject -dates -in {path}"
 _SERVED_DATES = (
@@ -20,7 +30,7 @@ def _values(ctx: CertContext) -> dict[str, str]:
     if loc.kind == "listener":
         address, _, port = loc.path.rpartition(":")
         values.update(
-            address=address or loc.host,
+            address=connect_address(address or loc.host),
             port=port,
             servername=shell_quote(loc.servername or address or loc.host),
         )

@@ -1,0 +1,473 @@
+"""What the remote script printed -> certificates, key-file metadata and collection issues.
+
+Contract: `parse_output` is pure and never raises. Only lines between `BEGIN-<nonce>` and
+`END-<nonce> <count>` are read, so shell noise (a chatty .bashrc, an MOTD) is ignored and
+cannot forge records; a frame without its END line, with the wrong record count, or cut by
+the runner's byte cap is reported as incomplete (IssueReason.TRUNCATED), keeping only the
+complete records that came before. The record format is described at the top of remote.sh.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from audit.certparse import ParsedItem, parse_bytes
+from audit.model import (
+    CertLocation,
+    CollectionIssue,
+    FoundCert,
+    IssueReason,
+    KeyFile,
+    Unparseable,
+)
+
+
+@dataclass(frozen=True)
+class Collected:
+    """Everything one run of the collection script produced on one host."""
+
+    certificates: tuple[FoundCert, ...] = ()
+    """Each certificate at each place it was found (symlinks add places)."""
+    unparseable: tuple[Unparseable, ...] = ()
+    """Blocks that looked like certificates but were not sent or did not parse."""
+    key_files: tuple[KeyFile, ...] = ()
+    """Private-key files, by metadata only."""
+    issues: tuple[CollectionIssue, ...] = ()
+    """What could not be read, and why (fixed reason codes)."""
+    ca_bundles: tuple[str, ...] = ()
+    """System CA bundle files present on the host."""
+    facts: tuple[tuple[str, str], ...] = ()
+    """Small key/value facts: os, os_id, uid, user, shell, find, encoding, limits."""
+    complete: bool = False
+    """True only when the whole frame arrived, its record count matched and the output
+    was not capped."""
+
+
+KNOWN_BUNDLES = frozenset(
+    {
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/pki/tls/certs/ca-bundle.trust.crt",
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/pki/tls/cacert.pem",
+        "/etc/ca-certificates/extracted/tls-ca-bundle.pem",
+    }
+)
+"""System CA bundle files: every certificate in them is a trust anchor."""
+
+CA_FOLDERS = (
+    "/etc/ssl/certs/",
+    "/etc/pki/ca-trust/",
+    "/usr/share/ca-certificates/",
+    "/usr/local/share/ca-certificates/",
+    "/etc/ca-certificates/",
+    "/usr/share/pki/ca-trust-source/",
+)
+"""Folders of the system trust store. A CA certificate there is kind "ca_bundle"; a leaf
+someone stored there (Debian's snakeoil, an admin's server certificate) stays "file"."""
+
+ARCHIVE_FOLDER = "/etc/letsencrypt/archive/"
+
+_FIELDS = {
+    "FACT": 3,
+    "UNSUP": 2,
+    "BUNDLE": 2,
+    "ROOT": 4,
+    "LINK": 4,
+    "PEM": 5,
+    "KPEM": 5,
+    "BAD": 4,
+    "DER": 6,
+    "BADDER": 2,
+    "KEY": 6,
+    "BIG": 2,
+    "TOOMANY": 3,
+    "DENIED": 2,
+    "RERR": 2,
+    "ERR": 3,
+}
+_LABELS = {
+    b"CERTIFICATE",
+    b"TRUSTED_CERTIFICATE",
+    b"X509_CERTIFICATE",
+    b"PKCS7",
+    b"CERTIFICATE_CHAIN",
+}
+_KEY_KINDS = {"pem-key", "der-key", "pkcs12", "keystore", "combined", "key"}
+_BAD_REASONS = {
+    b"unterminated": "BEGIN CERTIFICATE without a matching END line; the block was not collected",
+    b"badchars": "certificate block holds text that is not base64; the block was not collected",
+    b"notcert": "block labelled as a certificate does not hold one; the block was not collected",
+    b"length": "certificate block length does not match its DER length; not collected",
+}
+_ERR_CAP = 65536
+_MAX_ERR_ISSUES = 50
+_NONCE = re.compile(r"[A-Za-z0-9]{1,64}")
+_HEX = re.compile(rb"(?:[0-9a-f]{2})+")
+_B64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+_DIGITS = re.compile(rb"[0-9]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SLASHES = re.compile(rb"/{2,}")
+_PRIVILEGE = re.compile(
+    rb"sudo: (?:a password is required|a terminal is required|.*not in the sudoers"
+    rb"|.*may not run sudo|.*is not allowed to execute|no tty present)"
+)
+
+
+class _Malformed(ValueError):
+    """One record line does not follow the format."""
+
+
+def display(raw: bytes) -> str:
+    """A file name for people: invalid UTF-8 and control characters shown as \\xNN."""
+    text = _SLASHES.sub(b"/", raw).decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _unhex(token: bytes) -> bytes:
+    if token == b"-":
+        return b""
+    if not _HEX.fullmatch(token):
+        raise _Malformed("bad hex field")
+    return bytes.fromhex(token.decode("ascii"))
+
+
+def _path(token: bytes) -> bytes:
+    raw = _SLASHES.sub(b"/", _unhex(token))
+    if not raw:
+        raise _Malformed("empty path")
+    return raw
+
+
+def _short(data: bytes, limit: int = 300) -> str:
+    text = display(data.strip())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclass
+class _CertRecord:
+    tag: str
+    path: bytes
+    number: int
+    payload: bytes = b""
+    label: bytes = b""
+    trailing: bool = False
+    bad: str = ""
+
+
+@dataclass
+class _State:
+    host: str
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    bundles: list[bytes] = field(default_factory=list)
+    file_links: dict[bytes, list[bytes]] = field(default_factory=dict)
+    dir_links: list[tuple[bytes, bytes]] = field(default_factory=list)
+    records: dict[bytes, list[_CertRecord]] = field(default_factory=dict)
+    seen: set[tuple[str, bytes, int]] = field(default_factory=set)
+    keys: dict[bytes, KeyFile] = field(default_factory=dict)
+    issues: list[CollectionIssue] = field(default_factory=list)
+    issue_keys: set[tuple[str, str, str]] = field(default_factory=set)
+    malformed: int = 0
+
+    def issue(self, path: str, reason: IssueReason, detail: str = "") -> None:
+        key = (path, reason.value, detail)
+        if key not in self.issue_keys:
+            self.issue_keys.add(key)
+            self.issues.append(CollectionIssue(self.host, path, reason, detail))
+
+    def fact(self, name: str) -> str | None:
+        for key, value in self.facts:
+            if key == name:
+                return value
+        return None
+
+
+def parse_output(
+    host: str,
+    stdout: bytes,
+    *,
+    nonce: str,
+    truncated: bool = False,
+    exit_status: int | None = 0,
+    stderr: bytes = b"",
+) -> Collected:
+    """Turn the bytes the script printed on `host` into a Collected. Never raises.
+
+    `truncated` is the runner saying it stopped reading at its byte cap; `exit_status` is
+    None when the command was cut off (deadline, dropped connection).
+    """
+    try:
+        return _parse(host, stdout, nonce, truncated, exit_status, stderr)
+    except Exception as exc:  # the contract: bad bytes are data, never a crash
+        detail = f"output could not be parsed: {type(exc).__name__}"
+        issue = CollectionIssue(str(host), "", IssueReason.TRUNCATED, detail)
+        return Collected(issues=(issue,), complete=False)
+
+
+def _frame(stdout: bytes, nonce: str) -> tuple[list[bytes], str]:
+    """The record lines, and "" when the frame is whole or else what is wrong with it."""
+    if not _NONCE.fullmatch(nonce):
+        return [], "no output frame (invalid nonce)"
+    token = nonce.encode("ascii")
+    begin = b"BEGIN-" + token + b"\n"
+    start = stdout.find(begin)
+    if start < 0:
+        return [], "no output frame: the collection script did not start or printed nothing"
+    start += len(begin)
+    end_marker = b"END-" + token + b" "
+    end = stdout.find(end_marker, start)
+    if end >= 0 and (end == start or stdout[end - 1 : end] == b"\n"):
+        count_end = stdout.find(b"\n", end)
+        count = stdout[end + len(end_marker) : count_end] if count_end >= 0 else b""
+        body = stdout[start:end]
+        lines = body.split(b"\n")[:-1] if body else []
+        if count_end < 0 or not _DIGITS.fullmatch(count):
+            return lines, "the END line of the output frame is cut"
+        if int(count) != len(lines):
+            return lines, f"the output frame announces {int(count)} records, {len(lines)} arrived"
+        return lines, ""
+    body = stdout[start:]
+    return body.split(b"\n")[:-1], "the output ends before the END line of its frame"
+
+
+def _parse(
+    host: str,
+    stdout: bytes,
+    nonce: str,
+    truncated: bool,
+    exit_status: int | None,
+    stderr: bytes,
+) -> Collected:
+    host = str(host)
+    stdout = bytes(stdout)
+    stderr = bytes(stderr or b"")
+    state = _State(host)
+    lines, problem = _frame(stdout, str(nonce))
+    for line in lines:
+        try:
+            _record(state, line)
+        except Exception:  # one odd line never costs the others
+            state.malformed += 1
+    if state.malformed:
+        state.issue(
+            "", IssueReason.READ_ERROR, f"{state.malformed} output lines were not understood"
+        )
+    complete = not problem and not truncated
+    if truncated:
+        state.issue("", IssueReason.OUTPUT_CAP, "output exceeded the byte cap and was cut")
+    if problem:
+        detail = problem
+        if exit_status is None:
+            detail += "; the command was cut off before it exited"
+        elif exit_status != 0:
+            detail += f"; exit status {exit_status}"
+        if stderr.strip():
+            detail += f"; stderr: {_short(stderr)}"
+        state.issue("", IssueReason.TRUNCATED, detail)
+        if _PRIVILEGE.search(stderr):
+            state.issue("", IssueReason.PRIVILEGE_UNAVAILABLE, _short(stderr))
+    elif exit_status:
+        state.issue(
+            "", IssueReason.READ_ERROR, f"collection script exited with status {exit_status}"
+        )
+    certificates, unparseable = _certificates(state)
+    return Collected(
+        certificates=tuple(certificates),
+        unparseable=tuple(unparseable),
+        key_files=tuple(state.keys.values()),
+        issues=tuple(state.issues),
+        ca_bundles=tuple(dict.fromkeys(display(b) for b in state.bundles)),
+        facts=tuple(state.facts),
+        complete=complete,
+    )
+
+
+def _record(state: _State, line: bytes) -> None:
+    parts = line.split(b" ")
+    tag = parts[0].decode("ascii", "replace")
+    want = _FIELDS.get(tag)
+    if want is None or len(parts) != want + 1 or parts[-1] != b".":
+        raise _Malformed(tag)
+    f = parts[1:-1]
+    if tag == "FACT":
+        state.facts.append((display(_unhex(f[0])), display(_unhex(f[1]))))
+    elif tag == "UNSUP":
+        what = display(_unhex(f[0]))
+        state.issue("", IssueReason.UNSUPPORTED, f"{what} is not available on the host")
+    elif tag == "BUNDLE":
+        state.bundles.append(_path(f[0]))
+    elif tag == "ROOT":
+        _root(state, _path(f[0]), f[1], f[2])
+    elif tag == "LINK":
+        link, target = _path(f[0]), _path(f[1])
+        if f[2] == b"d":
+            state.dir_links.append((link, target))
+        elif f[2] == b"f":
+            state.file_links.setdefault(target, []).append(link)
+        else:
+            raise _Malformed("link type")
+    elif tag in ("PEM", "KPEM"):
+        if f[2] not in _LABELS or not _B64.fullmatch(f[3]) or not _DIGITS.fullmatch(f[1]):
+            raise _Malformed("certificate block")
+        rec = _CertRecord(tag, _path(f[0]), int(f[1]), payload=f[3], label=f[2])
+        _add(state, rec)
+    elif tag == "BAD":
+        if f[2] not in _BAD_REASONS or not _DIGITS.fullmatch(f[1]):
+            raise _Malformed("bad block")
+        _add(state, _CertRecord(tag, _path(f[0]), int(f[1]), bad=_BAD_REASONS[f[2]]))
+    elif tag == "DER":
+        if f[1] not in (b"cert", b"p7") or f[2] not in (b"b64", b"hex") or f[4] not in (b"0", b"1"):
+            raise _Malformed("der")
+        data = base64.b64decode(f[3], validate=True) if f[2] == b"b64" else _unhex(f[3])
+        rec = _CertRecord(tag, _path(f[0]), 0, payload=data, trailing=f[4] == b"1")
+        _add(state, rec)
+    elif tag == "BADDER":
+        bad = "DER certificate changed while it was read or failed its re-check; not collected"
+        _add(state, _CertRecord(tag, _path(f[0]), 0, bad=bad))
+    elif tag == "KEY":
+        _key(state, _path(f[0]), f[1].decode("ascii", "replace"), f[2], f[3], f[4])
+    elif tag == "BIG":
+        cap = state.fact("max_file_bytes") or "the cap"
+        state.issue(
+            display(_path(f[0])), IssueReason.TOO_LARGE, f"larger than {cap} bytes; not read"
+        )
+    elif tag == "TOOMANY":
+        limit = int(f[1]) if _DIGITS.fullmatch(f[1]) else 0
+        detail = f"more than {limit} entries; the rest of this folder was not read"
+        state.issue(display(_path(f[0])), IssueReason.TOO_MANY_FILES, detail)
+    elif tag == "DENIED":
+        state.issue(display(_path(f[0])), IssueReason.PERMISSION_DENIED, "file is not readable")
+    elif tag == "RERR":
+        state.issue(display(_path(f[0])), IssueReason.READ_ERROR, "file could not be read")
+    elif tag == "ERR":
+        _errors(state, _path(f[0]), _unhex(f[1]))
+
+
+def _root(state: _State, path: bytes, tag: bytes, how: bytes) -> None:
+    shown = display(path)
+    if how == b"missing" and tag == b"x":
+        state.issue(shown, IssueReason.READ_ERROR, "path does not exist")
+    elif how == b"broken":
+        state.issue(shown, IssueReason.READ_ERROR, "symbolic link to nothing")
+    elif how == b"skipped":
+        state.issue(shown, IssueReason.UNSUPPORTED, "pseudo-filesystem path; not scanned")
+    elif how == b"relative":
+        state.issue(shown, IssueReason.UNSUPPORTED, "not an absolute path; not scanned")
+    elif how not in (b"scan", b"missing"):
+        raise _Malformed("root state")
+
+
+def _add(state: _State, rec: _CertRecord) -> None:
+    key = (rec.tag, rec.path, rec.number)
+    if key in state.seen:
+        return  # the same file under two overlapping roots
+    state.seen.add(key)
+    state.records.setdefault(rec.path, []).append(rec)
+
+
+def _key(state: _State, path: bytes, kind: str, owner: bytes, group: bytes, mode: bytes) -> None:
+    if kind not in _KEY_KINDS:
+        raise _Malformed("key kind")
+    if path in state.keys:
+        return
+    shown = display(path)
+    if mode == b"-" or not re.fullmatch(rb"[0-7]{1,5}", mode):
+        state.issue(shown, IssueReason.READ_ERROR, "owner and mode of a key file unavailable")
+        mode_bits, owner_s, group_s = 0, "?", "?"
+    else:
+        mode_bits = int(mode, 8)
+        owner_s, group_s = display(_unhex(owner)) or "?", display(_unhex(group)) or "?"
+    state.keys[path] = KeyFile(state.host, shown, owner_s, group_s, mode_bits, kind)
+
+
+def _errors(state: _State, root: bytes, message: bytes) -> None:
+    lines = [line for line in message.split(b"\n") if line.strip()]
+    for line in lines[:_MAX_ERR_ISSUES]:
+        if line.endswith(b"Permission denied"):
+            where = line[: -len(b"Permission denied")].rstrip(b": ")
+            where = re.sub(rb"^[\w./-]*?(?:find|readlink|awk|od|head|ls|sh): ", b"", where)
+            where = where.strip(b"'`\"").replace("‘".encode(), b"").replace("’".encode(), b"")
+            state.issue(display(where) or display(root), IssueReason.PERMISSION_DENIED, "")
+        else:
+            state.issue(display(root), IssueReason.READ_ERROR, _short(line))
+    if len(lines) > _MAX_ERR_ISSUES:
+        more = len(lines) - _MAX_ERR_ISSUES
+        state.issue(display(root), IssueReason.READ_ERROR, f"{more} more errors not listed")
+    if len(message) >= _ERR_CAP:
+        detail = "error output of the walk reached its cap; the walk may have stopped early"
+        state.issue(display(root), IssueReason.READ_ERROR, detail)
+
+
+def _items(rec: _CertRecord) -> list[ParsedItem]:
+    if rec.tag == "DER":
+        return parse_bytes(rec.payload)
+    label = rec.label.replace(b"_", b" ")
+    body = rec.payload
+    wrapped = b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    pem = b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, wrapped, label)
+    return parse_bytes(pem)
+
+
+def _kind(path: str, is_ca: bool, bundles: set[str], linked: bool) -> str:
+    if path in bundles:
+        return "ca_bundle"
+    if any(path.startswith(folder) for folder in CA_FOLDERS):
+        return "ca_bundle" if is_ca else "file"
+    if path.startswith(ARCHIVE_FOLDER) and not linked:
+        return "archive"
+    return "file"
+
+
+def _aliases(state: _State, path: bytes) -> Iterable[bytes]:
+    yield from state.file_links.get(path, ())
+    for link, target in state.dir_links:
+        if path.startswith(target.rstrip(b"/") + b"/"):
+            yield link.rstrip(b"/") + path[len(target.rstrip(b"/")) :]
+        elif path == target:
+            yield link
+
+
+def _certificates(state: _State) -> tuple[list[FoundCert], list[Unparseable]]:
+    bundles = {display(b) for b in state.bundles} | KNOWN_BUNDLES
+    found: list[FoundCert] = []
+    unparseable: list[Unparseable] = []
+    for path, recs in state.records.items():
+        shown = display(path)
+        aliases = list(dict.fromkeys(_aliases(state, path)))
+        linked = path in state.file_links
+        index = 0
+        for rec in recs:
+            if rec.bad:
+                unparseable.append(Unparseable(state.host, shown, rec.bad, index))
+                index += 1
+                continue
+            items = _items(rec)
+            if not items:
+                reason = "no certificate in a block that looked like one"
+                unparseable.append(Unparseable(state.host, shown, reason, index))
+                index += 1
+            for item in items:
+                if item.cert is None:
+                    reason = item.error or "does not parse"
+                    unparseable.append(Unparseable(state.host, shown, reason, index))
+                    index += 1
+                    continue
+                cert = item.cert
+                if rec.trailing:
+                    note = "trailing bytes after the DER certificate (not collected)"
+                    cert = replace(cert, warnings=cert.warnings + (note,))
+                for where in (path, *aliases):
+                    where_shown = display(where)
+                    if rec.tag == "KPEM":
+                        kind = "kubeconfig"
+                    else:
+                        kind = _kind(where_shown, cert.is_ca, bundles, linked)
+                    location = CertLocation(state.host, where_shown, kind, index, item.format)
+                    found.append(FoundCert(cert, location))
+                index += 1
+    return found, unparseable

@@ -1,0 +1,545 @@
+# certaudit remote collector. Read-only: it opens files for reading, writes nothing anywhere
+# (no redirection into files, no temporary files), runs no tool that takes a lock or rotates
+# a log, and sends only public data: complete certificate blocks and file metadata.
+#
+# build_script() prepends:
+#   CA_NONCE='<random>'  CA_MAXB=<max bytes per file>  CA_MAXF=<max entries per root>
+#   set -- 'd/etc/ssl' ... 'x/extra/path' ...       (d = default root, x = asked for)
+#
+# Portable: POSIX sh (dash, bash --posix, busybox ash) with GNU or busybox find/od/head/ls
+# and any POSIX awk (gawk, mawk, busybox). File names only ever travel as separate argv
+# entries (find -exec, awk ARGV) and are never expanded unquoted, evaluated or parsed from
+# text; every name in the output is hex-encoded.
+#
+# Output: one frame on stdout, everything else is noise the parser ignores.
+#   BEGIN-<nonce>
+#   <TAG> <field> ... .          one record per line; the last field is always "."
+#   END-<nonce> <number of record lines>
+# Fields are hex ("-" for empty), base64, decimal or fixed tokens; never spaces.
+#   FACT <hexkey> <hexvalue> .
+#   UNSUP <hexdetail> .                              a tool or feature is missing
+#   BUNDLE <hexpath> .                               a system CA bundle exists
+#   ROOT <hexpath> <d|x> <scan|missing|skipped|broken|relative> .
+#   LINK <hexlink> <hextarget> <f|d> .               a symlink whose target is a regular file
+#                                                    (f) or a symlinked root directory (d)
+#   PEM <hexpath> <n> <label> <base64> .             n-th certificate block of a file
+#   KPEM <hexpath> <n> <label> <base64> .            n-th block inside kubeconfig *-data fields
+#   BAD <hexpath> <n> <unterminated|badchars|notcert|length> .   a block that was not sent
+#   DER <hexpath> <cert|p7> <b64|hex> <data> <trailing 0|1> .
+#   BADDER <hexpath> .                               DER that changed or failed its re-check
+#   KEY <hexpath> <kind> <hexowner> <hexgroup> <octal mode|-> .
+#   BIG <hexpath> .                                  larger than CA_MAXB, not read
+#   TOOMANY <hexroot> <max> .                        more than CA_MAXF entries, scan stopped
+#   DENIED <hexpath> .  RERR <hexpath> .             could not read a file
+#   ERR <hexroot> <hexmessages> .                    stderr of the walk under one root
+
+# shellcheck disable=SC2016,SC2089,SC2090,SC2153  # awk and handler texts are literal; CA_* come first
+CA_AWK_LIB='
+function ca_init(  i) {
+  for (i = 1; i < 256; i++) CA_ORD[sprintf("%c", i)] = i
+  CA_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  for (i = 0; i < 64; i++) CA_B64V[substr(CA_B64, i + 1, 1)] = i
+  for (i = 0; i < 16; i++) CA_HEXV[substr("0123456789abcdef", i + 1, 1)] = i
+  CA_BOM = sprintf("%c%c%c", 239, 187, 191)
+  CA_P2[0] = 1
+  for (i = 1; i <= 16; i++) CA_P2[i] = CA_P2[i - 1] * 2
+}
+function hex(s,  o, j, n) {
+  n = length(s); o = ""
+  for (j = 1; j <= n; j++) o = o sprintf("%02x", CA_ORD[substr(s, j, 1)])
+  return o == "" ? "-" : o
+}
+function hexp(s,  j, n) {
+  n = length(s)
+  if (n == 0) { printf "-"; return }
+  for (j = 1; j <= n; j++) printf "%02x", CA_ORD[substr(s, j, 1)]
+}
+function b64dec(s, n, out,  i, L, c, acc, bits, k, v, p) {
+  acc = 0; bits = 0; k = 0; L = length(s)
+  for (i = 1; i <= L && k < n; i++) {
+    c = substr(s, i, 1)
+    if (c == "=") break
+    if (!(c in CA_B64V)) return -1
+    acc = acc * 64 + CA_B64V[c]; bits += 6
+    if (bits >= 8) { bits -= 8; p = CA_P2[bits]; v = int(acc / p); out[++k] = v; acc -= v * p }
+  }
+  return k
+}
+function b64len(s,  L, pads) {
+  L = length(s)
+  if (L == 0 || L % 4 != 0) return -1
+  pads = (substr(s, L, 1) == "=") + (substr(s, L - 1, 1) == "=")
+  return L / 4 * 3 - pads
+}
+function hexdec(s, n, out,  i, k, L) {
+  k = 0; L = length(s)
+  for (i = 1; i + 1 <= L && k < n; i += 2)
+    out[++k] = CA_HEXV[substr(s, i, 1)] * 16 + CA_HEXV[substr(s, i + 1, 1)]
+  return k
+}
+function derlen(b, p, n,  l, m, j) {
+  if (p + 1 > n) return -1
+  l = b[p + 1]
+  if (l < 128) { CA_HL = 2; return l }
+  m = l - 128
+  if (m < 1 || m > 4 || p + 1 + m > n) return -1
+  l = 0
+  for (j = 1; j <= m; j++) l = l * 256 + b[p + 1 + j]
+  CA_HL = 2 + m
+  return l
+}
+function bytes_are(b, p, s,  a, m, i) {
+  m = split(s, a, " ")
+  for (i = 1; i <= m; i++) if (b[p + i - 1] "" != a[i]) return 0
+  return 1
+}
+# What a DER prefix is: cert (SEQUENCE { SEQUENCE { [0] | INTEGER ...) - the only shape that
+# is ever sent, p7 (signedData), key (SEQUENCE { INTEGER 0|1 ...: PKCS#1, PKCS#8, SEC1),
+# p12 (SEQUENCE { INTEGER 3 ...), enc (encrypted PKCS#8) or "". Sets CA_TOTAL.
+function derkind(b, n,  l1, p, l2, p3) {
+  CA_TOTAL = -1
+  if (n < 6 || b[1] != 48) return ""
+  l1 = derlen(b, 1, n)
+  if (l1 < 0) return ""
+  CA_TOTAL = CA_HL + l1; p = 1 + CA_HL
+  if (b[p] == 2 && b[p + 1] == 1 && p + 2 <= n) {
+    if (b[p + 2] == 0 || b[p + 2] == 1) return "key"
+    if (b[p + 2] == 3) return "p12"
+    return ""
+  }
+  if (b[p] == 6 && bytes_are(b, p + 1, "9 42 134 72 134 247 13 1 7 2")) return "p7"
+  if (b[p] == 48) {
+    l2 = derlen(b, p, n)
+    if (l2 < 0 || l2 + CA_HL > l1) return ""
+    p3 = p + CA_HL
+    if (p3 > n) return ""
+    if (b[p3] == 160 || b[p3] == 2) return "cert"
+    if (b[p3] == 6 && bytes_are(b, p3 + 2, "42 134 72 134 247 13 1") && (b[p3 + 9] == 5 || b[p3 + 9] == 12)) return "enc"
+  }
+  return ""
+}
+function badpath(f) {
+  return f !~ /^\// || f ~ /^\/(dev|proc|sys|inet|inet4|inet6)(\/|$)/
+}
+function pem_bad(s, why) {
+  printf "BAD %s %d %s .\n", CA_HP, S_n[s], why
+  S_in[s] = 0; S_body[s] = ""
+}
+function pem_emit(s, tag,  body, b, k, want, kd, dl, lab) {
+  body = S_body[s]; S_in[s] = 0; S_body[s] = ""
+  want = (S_lab[s] == "PKCS7" || S_lab[s] == "CERTIFICATE CHAIN") ? "p7" : "cert"
+  split("", b)
+  k = b64dec(body, 24, b)
+  kd = derkind(b, k)
+  if (kd != want) { printf "BAD %s %d notcert .\n", CA_HP, S_n[s]; return }
+  dl = b64len(body)
+  if (dl > CA_TOTAL && S_lab[s] == "TRUSTED CERTIFICATE") {
+    body = substr(body, 1, int((CA_TOTAL + 2) / 3) * 4)
+    dl = CA_TOTAL
+  }
+  if (dl != CA_TOTAL) { printf "BAD %s %d length .\n", CA_HP, S_n[s]; return }
+  lab = S_lab[s]; gsub(/ /, "_", lab)
+  printf "%s %s %d %s %s .\n", tag, CA_HP, S_n[s], lab, body
+}
+function pem_line(s, line, tag,  t) {
+  t = line
+  if (substr(t, 1, 3) == CA_BOM) t = substr(t, 4)
+  sub(/\r$/, "", t); sub(/^[ \t]+/, "", t); sub(/[ \t]+$/, "", t)
+  if (substr(t, 1, 5) == "-----") {
+    if (S_in[s] && t == ("-----END " S_lab[s] "-----")) { pem_emit(s, tag); return }
+    if (S_in[s]) pem_bad(s, "unterminated")
+    if (t ~ /^-----BEGIN (CERTIFICATE|TRUSTED CERTIFICATE|X509 CERTIFICATE|PKCS7|CERTIFICATE CHAIN)-----$/) {
+      S_in[s] = 1; S_lab[s] = substr(t, 12, length(t) - 16); S_body[s] = ""
+      S_n[s] = S_next[s]++
+    }
+    return
+  }
+  if (!S_in[s] || t == "") return
+  if (t !~ /^[A-Za-z0-9+\/=]+$/) { pem_bad(s, "badchars"); return }
+  S_body[s] = S_body[s] t
+}
+function pem_start(s) { S_in[s] = 0; S_body[s] = ""; S_next[s] = 0 }
+function pem_end(s) { if (S_in[s]) pem_bad(s, "unterminated") }
+function kubeline(line) {
+  return line ~ /^[ \t]*(certificate-authority-data|client-certificate-data)[ \t]*:[ \t]*[A-Za-z0-9+\/=]+[ \t\r]*$/
+}
+function kube(line,  v, i, L, c, acc, bits, p, ch, buf) {
+  v = line
+  sub(/^[ \t]*[a-z-]+[ \t]*:[ \t]*/, "", v); gsub(/[ \t\r]/, "", v)
+  acc = 0; bits = 0; buf = ""; L = length(v); S_in[2] = 0; S_body[2] = ""
+  for (i = 1; i <= L; i++) {
+    c = substr(v, i, 1)
+    if (!(c in CA_B64V)) break
+    acc = acc * 64 + CA_B64V[c]; bits += 6
+    if (bits >= 8) {
+      bits -= 8; p = CA_P2[bits]; ch = int(acc / p); acc -= ch * p
+      if (ch == 10) { pem_line(2, buf, "KPEM"); buf = "" }
+      else if (ch > 0 && length(buf) < 4096) buf = buf sprintf("%c", ch)
+    }
+  }
+  if (buf != "") pem_line(2, buf, "KPEM")
+  pem_end(2)
+}
+'
+
+# Pass A over the first `lim` arguments: one flag word per file, space separated.
+#   p pkcs12 name, j keystore name, x key name, 0 starts with byte 0x30, c certificate
+#   block, k private-key block (or kubeconfig client-key-data), y kubeconfig certificate
+#   data, L grew past the cap,
+#   e could not be read, - nothing to do.
+CA_AWK_CLS='
+BEGIN {
+  ca_init()
+  k = ARGC - 1; if (lim + 0 < k) k = lim + 0
+  for (i = 1; i <= k; i++) {
+    f = ARGV[i]; fl = ""
+    base = f; sub(/.*\//, "", base); ext = tolower(base)
+    if (ext ~ /\./) sub(/.*\./, "", ext); else ext = ""
+    if (badpath(f)) { printf "- "; continue }
+    if (ext == "p12" || ext == "pfx") { printf "p "; continue }
+    if (ext ~ /^(jks|keystore|bks|jceks|uber)$/) { printf "j "; continue }
+    if (ext ~ /^(key|pk8|p8|ppk|priv)$/) fl = "x"
+    n = 0; first = 1; hc = 0; hk = 0; hy = 0; big = 0
+    while ((r = (getline line < f)) > 0) {
+      if (first) { first = 0; if (substr(line, 1, 1) == "0") fl = fl "0" }
+      n += length(line) + 1
+      if (n > maxb + 1) { big = 1; break }
+      if (index(line, "-----BEGIN")) {
+        if (line ~ /-----BEGIN [A-Z0-9 ]*PRIVATE KEY/) hk = 1
+        else if (line ~ /-----BEGIN (CERTIFICATE|TRUSTED CERTIFICATE|X509 CERTIFICATE|PKCS7|CERTIFICATE CHAIN)-----/) hc = 1
+      } else if (index(line, "PuTTY-User-Key-File-") == 1) hk = 1
+      else if (kubeline(line)) hy = 1
+      else if (line ~ /^[ \t]*client-key-data[ \t]*:[ \t]*[A-Za-z0-9+\/=]/) hk = 1
+    }
+    if (r < 0) fl = fl "e"
+    close(f)
+    if (big) fl = fl "L"
+    if (hc) fl = fl "c"
+    if (hk) fl = fl "k"
+    if (hy) fl = fl "y"
+    printf "%s ", (fl == "" ? "-" : fl)
+  }
+  exit
+}
+'
+
+# Pass B: certificate blocks of the files pass A flagged c or y (never key blocks).
+CA_AWK_PEM='
+BEGIN {
+  ca_init()
+  k = ARGC - 1; if (lim + 0 < k) k = lim + 0
+  split(cls, F, " ")
+  for (i = 1; i <= k; i++) {
+    if (F[i] !~ /[cy]/ || F[i] ~ /[eL]/) continue
+    f = ARGV[i]
+    if (badpath(f)) continue
+    CA_HP = hex(f); n = 0
+    pem_start(1); pem_start(2)
+    while ((getline line < f) > 0) {
+      n += length(line) + 1
+      if (n > maxb + 1) break
+      if (kubeline(line)) { kube(line); continue }
+      pem_line(1, line, "PEM")
+    }
+    pem_end(1)
+    close(f)
+  }
+  exit
+}
+'
+
+# DER prefix (od -tx1 text in h) -> "<kind> <total length>".
+CA_AWK_DERSNIFF='
+BEGIN {
+  ca_init()
+  n = split(h, a, " ")
+  for (i = 1; i <= n; i++) b[i] = CA_HEXV[substr(a[i], 1, 1)] * 16 + CA_HEXV[substr(a[i], 2, 1)]
+  kd = derkind(b, n)
+  printf "%s %d\n", (kd == "" ? "none" : kd), CA_TOTAL
+  exit
+}
+'
+
+# The encoded DER on stdin is checked again (it is what gets printed) and printed.
+CA_AWK_DEROUT='
+BEGIN { ca_init(); p = ARGV[1]; ARGV[1] = "" }
+{ d = d $0 }
+END {
+  gsub(/[^A-Za-z0-9+\/=]/, "", d)
+  split("", b)
+  if (enc == "b64") { m = b64dec(d, 24, b); dl = b64len(d) } else { m = hexdec(d, 24, b); dl = length(d) / 2 }
+  kd = derkind(b, m)
+  if (d != "" && kd == kind && dl == CA_TOTAL) printf "DER %s %s %s %s %s .\n", hex(p), kind, enc, d, trail
+  else printf "BADDER %s .\n", hex(p)
+}
+'
+
+# ls -ld output on stdin -> KEY record.
+CA_AWK_KEY='
+function bit(c, on, v) { return index(on, c) ? v : 0 }
+BEGIN { ca_init(); p = ARGV[1]; ARGV[1] = ""; done = 0 }
+NR == 1 && !done {
+  m = $1
+  mode = bit(substr(m, 2, 1), "r", 256) + bit(substr(m, 3, 1), "w", 128) + bit(substr(m, 4, 1), "xs", 64)
+  mode += bit(substr(m, 5, 1), "r", 32) + bit(substr(m, 6, 1), "w", 16) + bit(substr(m, 7, 1), "xs", 8)
+  mode += bit(substr(m, 8, 1), "r", 4) + bit(substr(m, 9, 1), "w", 2) + bit(substr(m, 10, 1), "xt", 1)
+  mode += bit(substr(m, 4, 1), "sS", 2048) + bit(substr(m, 7, 1), "sS", 1024) + bit(substr(m, 10, 1), "tT", 512)
+  printf "KEY %s %s %s %s %o .\n", hex(p), kind, hex($3), hex($4), mode
+  done = 1
+}
+END { if (!done) printf "KEY %s %s - - - .\n", hex(p), kind }
+'
+
+CA_AWK_ONE='BEGIN { ca_init(); printf "%s %s .\n", ARGV[1], hex(ARGV[2]); exit }'
+CA_AWK_LINK='BEGIN { ca_init(); printf "LINK %s %s %s .\n", hex(ARGV[1]), hex(ARGV[2]), ARGV[3]; exit }'
+CA_AWK_PAIRS='BEGIN { ca_init(); for (i = 2; i + 1 < ARGC; i += 2) printf "%s %s %s .\n", ARGV[1], hex(ARGV[i]), hex(ARGV[i + 1]); exit }'
+CA_AWK_EACH='BEGIN { ca_init(); for (i = 2; i < ARGC; i++) printf "%s %s .\n", ARGV[1], hex(ARGV[i]); exit }'
+CA_AWK_ROOT='BEGIN { ca_init(); printf "ROOT %s %s %s .\n", hex(ARGV[1]), ARGV[2], ARGV[3]; exit }'
+CA_AWK_HEX1='BEGIN { ca_init(); print hex(ARGV[1]); exit }'
+CA_AWK_ERR='BEGIN { ca_init(); printf "ERR %s ", hex(ARGV[1]); hexp(ARGV[2]); printf " .\n"; exit }'
+CA_AWK_OSID='$1 == "ID" { v = $2; gsub(/[" ]/, "", v); gsub(sprintf("%c", 39), "", v); print v; exit }'
+CA_AWK_GATE='
+$1 == "N" { n += $2; if (n > max + 0) { printf "TOOMANY %s %d .\n", hr, max; exit 0 } next }
+{ print }
+'
+CA_AWK_FRAME='BEGIN { print "BEGIN-" n } { print; c++ } END { print "END-" n " " c + 0 }'
+
+# Shell functions shared by the handlers (prepended to their text).
+CA_SH_LIB='
+set -f
+ca_one() { awk "$CA_AWK_LIB$CA_AWK_ONE" "$1" "$2"; }
+ca_key() {
+  if [ -n "$CA_LS" ]; then ls -ld -- "$2" | awk -v kind="$1" "$CA_AWK_LIB$CA_AWK_KEY" "$2"
+  else printf "" | awk -v kind="$1" "$CA_AWK_LIB$CA_AWK_KEY" "$2"
+  fi
+}
+ca_der() {
+  CA_DK=
+  [ -n "$CA_DERSNIFF" ] || return 0
+  h=$(od -An -v -tx1 -N 24 "$1") || return 0
+  r=$(awk -v h="$h" "$CA_AWK_LIB$CA_AWK_DERSNIFF")
+  case $r in
+  cert\ *|p7\ *)
+    set -- "$1" $r
+    t=$(head -c "$(($3 + 1))" "$1" | wc -c | tr -d " ")
+    tr=0; [ "${t:-0}" -gt "$3" ] && tr=1
+    if [ -n "$CA_B64" ]; then
+      head -c "$3" "$1" | base64 | tr -d "\n" |
+        awk -v kind="$2" -v enc=b64 -v trail="$tr" "$CA_AWK_LIB$CA_AWK_DEROUT" "$1"
+    else
+      head -c "$3" "$1" | od -An -v -tx1 | tr -d " \n" |
+        awk -v kind="$2" -v enc=hex -v trail="$tr" "$CA_AWK_LIB$CA_AWK_DEROUT" "$1"
+    fi ;;
+  key\ *|enc\ *) CA_DK=der-key ;;
+  esac
+}
+'
+
+# Runs under find -exec for symlinks: only a link whose target is a regular file inside a
+# scan root is reported; the target is never opened here.
+CA_H_LINK='
+set -f
+nl="
+"
+[ -n "$CA_RL" ] || exit 0
+for f do
+  printf "N 1\n" || exit 0
+  [ -f "$f" ] || continue
+  t=$(readlink -f "$f"; echo x); t=${t%x}; t=${t%"$nl"}
+  [ -n "$t" ] || continue
+  ok=
+  oifs=$IFS; IFS=$nl
+  for r in $CA_ROOTS_NL; do case $t in "$r"*) ok=1 ;; esac; done
+  IFS=$oifs
+  [ -n "$ok" ] && awk "$CA_AWK_LIB$CA_AWK_LINK" "$f" "$t" f
+done
+exit 0
+'
+
+# Runs under find -exec for regular files over the size cap: never opened. A PKCS#12 or
+# Java keystore needs no reading to be reported as a key file.
+CA_H_BIG='
+printf "N %s\n" "$#" || exit 0
+for f do
+  case $f in
+  *.[pP]12|*.[pP][fF][xX]) ca_key pkcs12 "$f" ;;
+  *.[jJ][kK][sS]|*.[kK][eE][yY][sS][tT][oO][rR][eE]|*.[bB][kK][sS]|*.[jJ][cC][eE][kK][sS])
+    ca_key keystore "$f" ;;
+  *.[kK][eE][yY]) ca_one BIG "$f"; ca_key key "$f" ;;
+  *) ca_one BIG "$f" ;;
+  esac
+done
+exit 0
+'
+
+# Runs under find -exec for regular files within the size cap, 64 at a time so that the
+# gate can stop a root after CA_MAXF entries.
+CA_H_FILE='
+while [ "$#" -gt 0 ]; do
+  k=$#; [ "$k" -gt 64 ] && k=64
+  printf "N %s\n" "$k" || exit 0
+  cls=$(awk -v lim="$k" -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_CLS" "$@")
+  case $cls in
+  *[cy]*) awk -v lim="$k" -v maxb="$CA_MAXB" -v cls="$cls" "$CA_AWK_LIB$CA_AWK_PEM" "$@" ;;
+  esac
+  j=0
+  while [ "$j" -lt "$k" ]; do
+    j=$((j + 1)); f=$1; shift
+    fl=${cls%% *}; cls=${cls#* }
+    case $fl in
+    ""|-) continue ;;
+    *e*)
+      if [ ! -e "$f" ]; then continue
+      elif [ -r "$f" ]; then ca_one RERR "$f"
+      else ca_one DENIED "$f"
+      fi
+      case $fl in *x*) ca_key key "$f" ;; esac
+      continue ;;
+    *L*) ca_one BIG "$f"; continue ;;
+    esac
+    kind=
+    case $fl in
+    p) kind=pkcs12 ;;
+    j) kind=keystore ;;
+    *k*) case $fl in *c*|*y*) kind=combined ;; *) kind=pem-key ;; esac ;;
+    *0*) case $fl in *c*|*y*) ;; *) ca_der "$f"; kind=$CA_DK ;; esac ;;
+    esac
+    if [ -z "$kind" ]; then case $fl in *x*) kind=key ;; esac; fi
+    if [ -n "$kind" ]; then ca_key "$kind" "$f"; fi
+  done
+done
+exit 0
+'
+
+ca_have() { [ -n "$(command -v "$1")" ]; }
+
+ca_unsup() { awk "$CA_AWK_LIB$CA_AWK_EACH" UNSUP "$@"; }
+
+ca_facts() {
+  os_id=
+  if [ -r /etc/os-release ]; then os_id=$(awk -F= "$CA_AWK_OSID" /etc/os-release); fi
+  sh_exe=
+  if [ -n "$CA_RL" ]; then sh_exe=$(readlink "/proc/$$/exe"); fi
+  find_exe=
+  if [ -n "$CA_FIND" ] && [ -n "$CA_RL" ]; then find_exe=$(readlink -f "$(command -v find)"); fi
+  awk "$CA_AWK_LIB$CA_AWK_PAIRS" FACT \
+    os "$(uname -s)" os_id "$os_id" uid "$(id -u)" user "$(id -un)" \
+    shell "${sh_exe:-unknown}" find "${find_exe:-unknown}" \
+    find_exec_plus "$CA_EXECPLUS" encoding "$CA_ENC" \
+    max_file_bytes "$CA_MAXB" max_files_per_root "$CA_MAXF"
+}
+
+ca_caps() {
+  CA_FIND=; CA_RL=; CA_B64=; CA_DERSNIFF=1; CA_T=+; CA_EXECPLUS=yes; CA_ENC=base64; CA_LS=1
+  missing=
+  if ca_have find; then CA_FIND=1; else missing="$missing find"; fi
+  if ca_have readlink; then CA_RL=1; else missing="$missing readlink"; fi
+  for c in od head tr wc; do
+    ca_have "$c" || { missing="$missing $c"; CA_DERSNIFF=; }
+  done
+  ca_have ls || { missing="$missing ls"; CA_LS=; }
+  if ca_have base64; then CA_B64=1; else CA_ENC=hex; fi
+  if [ -n "$CA_FIND" ]; then
+    # Old busybox builds lack "-exec {} +"; fall back to one handler per file.
+    if ! probe=$(find /dev/null -prune -exec true {} + 2>&1); then CA_T=";"; CA_EXECPLUS=no; fi
+    : "$probe"
+  fi
+  export CA_B64 CA_DERSNIFF CA_RL CA_LS
+  # shellcheck disable=SC2086
+  [ -z "$missing" ] || ca_unsup $missing
+}
+
+# Sets CA_SCAN (the canonical path to walk, empty for nothing), CA_STATE and, when that
+# differs from the path asked for (a symlinked root or a symlinked parent), CA_LT (d or f).
+ca_resolve() {
+  CA_SCAN=; CA_LT=; p=$1
+  case $p in /*) ;; *) CA_STATE=relative; return ;; esac
+  case $p in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) CA_STATE=skipped; return ;; esac
+  if [ ! -e "$p" ]; then
+    if [ -L "$p" ]; then CA_STATE=broken; else CA_STATE=missing; fi
+    return
+  fi
+  t=$p
+  if [ -n "$CA_RL" ]; then
+    t=$(readlink -f "$p"; echo x); t=${t%x}; t=${t%"$CA_NL"}
+    [ -n "$t" ] || t=$p
+  fi
+  case $t in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) CA_STATE=skipped; return ;; esac
+  if [ "$t" != "$p" ]; then
+    if [ -d "$t" ]; then CA_LT=d
+    elif [ -f "$t" ]; then CA_LT=f
+    else CA_STATE=skipped; return
+    fi
+  fi
+  CA_SCAN=$t; CA_STATE=scan
+}
+
+# One walk per root: never crosses into another filesystem (-xdev) or into /proc, /sys,
+# /dev; never follows a symlink; reads regular files only. The copies update-ca-trust
+# generates from tls-ca-bundle.pem (hashed folder, OpenSSL trust, Java, EFI formats) are
+# skipped: they hold the same anchors again and would triple the output on RHEL.
+ca_walk() {
+  # shellcheck disable=SC2067  # CA_T is "+" or ";"
+  e=$( { find "$1" -xdev \( -path /proc -o -path /sys -o -path /dev \
+      -o -path /etc/pki/ca-trust/extracted/pem/directory-hash \
+      -o -path /etc/pki/ca-trust/extracted/openssl -o -path /etc/pki/ca-trust/extracted/java \
+      -o -path /etc/pki/ca-trust/extracted/edk2 \) -prune -o \
+      -type l -exec sh -c "$CA_H_LINK" sh {} "$CA_T" -o \
+      -type f -size +"$CA_MAXB"c -exec sh -c "$CA_SH_LIB$CA_H_BIG" sh {} "$CA_T" -o \
+      -type f -exec sh -c "$CA_SH_LIB$CA_H_FILE" sh {} "$CA_T" 2>&1 1>&3 3>&-; } | head -c 65536)
+  [ -z "$e" ] || awk "$CA_AWK_LIB$CA_AWK_ERR" "$1" "$e"
+}
+
+ca_scan() {
+  hr=$(awk "$CA_AWK_LIB$CA_AWK_HEX1" "$1")
+  ca_walk "$1" 3>&1 | awk -v max="$CA_MAXF" -v hr="$hr" "$CA_AWK_GATE"
+}
+
+ca_main() {
+  ca_caps
+  ca_facts
+  set -- "$@" "--"
+  for c in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
+      /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem /etc/ssl/cert.pem \
+      /etc/ssl/ca-bundle.pem /etc/pki/tls/cacert.pem \
+      /etc/ca-certificates/extracted/tls-ca-bundle.pem; do
+    [ -f "$c" ] && set -- "$@" "$c"
+  done
+  # Positional parameters are now: roots... -- bundles...
+  CA_ROOTS_NL=
+  for a do
+    [ "$a" = "--" ] && break
+    ca_resolve "${a#?}"
+    [ -n "$CA_SCAN" ] || continue
+    CA_ROOTS_NL="$CA_ROOTS_NL${CA_SCAN%/}/$CA_NL"
+  done
+  export CA_ROOTS_NL
+  bundles=
+  for a do
+    if [ -n "$bundles" ]; then awk "$CA_AWK_LIB$CA_AWK_EACH" BUNDLE "$a"; continue; fi
+    [ "$a" = "--" ] && { bundles=1; continue; }
+    tag=${a%"${a#?}"}
+    ca_resolve "${a#?}"
+    awk "$CA_AWK_LIB$CA_AWK_ROOT" "${a#?}" "$tag" "$CA_STATE"
+    [ -n "$CA_SCAN" ] || continue
+    [ -z "$CA_LT" ] || awk "$CA_AWK_LIB$CA_AWK_LINK" "${a#?}" "$CA_SCAN" "$CA_LT"
+    [ -n "$CA_FIND" ] && ca_scan "$CA_SCAN"
+  done
+  return 0
+}
+
+set -f
+IFS='
+ 	'
+CA_NL='
+'
+LC_ALL=C
+PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+unset BASH_ENV ENV CDPATH
+export LC_ALL PATH CA_MAXB CA_AWK_LIB CA_AWK_CLS CA_AWK_PEM CA_AWK_DERSNIFF CA_AWK_DEROUT \
+  CA_AWK_KEY CA_AWK_ONE CA_AWK_LINK
+if ca_have awk; then
+  ca_main "$@" </dev/null | awk -v n="$CA_NONCE" "$CA_AWK_FRAME"
+else
+  printf 'BEGIN-%s\nUNSUP 61776b .\nEND-%s 1\n' "$CA_NONCE" "$CA_NONCE"
+fi

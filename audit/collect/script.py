@@ -1,0 +1,93 @@
+"""The remote collection script: a fixed, reviewed text plus quoted parameters.
+
+The runner sends the bytes of `build_script()` on the stdin of `sh -s` (or `sudo -n sh -s`);
+nothing from the inventory ever goes on a command line. Parameters are prepended as
+single-quoted shell words, so a path such as `$(reboot)` stays a literal string.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+
+DEFAULT_ROOTS: tuple[str, ...] = (
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/letsencrypt",
+    "/etc/nginx",
+    "/etc/apache2",
+    "/etc/httpd",
+    "/etc/haproxy",
+    "/etc/kubernetes",
+    "/var/lib/kubelet/pki",
+    "/usr/local/share/ca-certificates",
+)
+"""Folders walked on every host unless the caller passes its own `roots`."""
+
+_NONCE = re.compile(r"[A-Za-z0-9]{16,64}")
+
+
+def new_nonce() -> str:
+    """A fresh random frame marker (32 hex characters) for one run of the script."""
+    return secrets.token_hex(16)
+
+
+@lru_cache(maxsize=1)
+def script_text() -> bytes:
+    """The fixed part of the script, as shipped in the package."""
+    return resources.files("audit.collect").joinpath("remote.sh").read_bytes()
+
+
+def shell_quote(value: str | bytes) -> bytes:
+    """One single-quoted shell word with exactly these bytes. Raises ValueError on NUL."""
+    raw = os.fsencode(value) if isinstance(value, str) else bytes(value)
+    if b"\x00" in raw:
+        raise ValueError("a NUL byte cannot be passed to a shell")
+    return b"'" + raw.replace(b"'", b"'\\''") + b"'"
+
+
+def _normalise(path: str) -> str:
+    stripped = path.rstrip("/")
+    return stripped if stripped else path[:1]
+
+
+def build_script(
+    *,
+    nonce: str,
+    extra_paths: Sequence[str] = (),
+    roots: Sequence[str] | None = None,
+    max_file_bytes: int = 1_000_000,
+    max_files_per_root: int = 20_000,
+) -> bytes:
+    """The complete script for one host.
+
+    `roots=None` walks DEFAULT_ROOTS. `extra_paths` (files or folders, e.g. from
+    certaudit_cert_paths) are walked too; one that does not exist is reported, while a
+    missing default root is not. Paths that are not absolute are reported and skipped on
+    the host. Raises ValueError for a malformed nonce, a NUL in a path or a bad limit.
+    """
+    if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+        raise ValueError("nonce must be 16-64 ASCII letters or digits")
+    for name, limit in (
+        ("max_file_bytes", max_file_bytes),
+        ("max_files_per_root", max_files_per_root),
+    ):
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"{name} must be a positive integer")
+    base = DEFAULT_ROOTS if roots is None else tuple(roots)
+    words = [shell_quote("d" + _normalise(p)) for p in base]
+    words += [shell_quote("x" + _normalise(p)) for p in extra_paths]
+    header = b"".join(
+        (
+            b"# certaudit collection script; parameters first, then the fixed text.\n",
+            b"CA_NONCE=" + shell_quote(nonce) + b"\n",
+            b"CA_MAXB=%d\n" % max_file_bytes,
+            b"CA_MAXF=%d\n" % max_files_per_root,
+            b"set -- " + b" ".join(words) + b"\n",
+        )
+    )
+    return header + script_text()

@@ -1,0 +1,491 @@
+"""Lab fleets: host specs with certificates generated at build time (tests/pki.py).
+
+`default_fleet(now)` is the fleet behind the session `lab` fixture and `make demo`:
+
+======  =====================================================================================
+web1    healthy: leaf + intermediate full chain and the CA files under /etc/ssl/local, its key
+        (0600) in /etc/ssl/private, an nginx site naming them, and a TLS listener on :443
+        (openssl s_server) serving that chain.
+web2    an expired certificate and one expiring in 5 days (RSA key, PKCS#1); a noisy root
+        .bashrc/.profile, sshd Banner and MOTD (output framing).
+db1     the messy one: HAProxy cert+chain+key file, a DER certificate, a PKCS#7 bundle, a
+        garbage .crt, a world-readable key (0644), a not-yet-valid certificate, and canary
+        keys of every flavour (encrypted PKCS#8, DER PKCS#8, PKCS#12, OpenSSH, a truncated
+        certificate followed by a key); sshd has AllowTcpForwarding no.
+mail1   certbot layout: live/NAME/{cert,chain,fullchain,privkey}.pem are relative links into
+        archive/NAME/*2.pem; archive also holds the expired generation 1; renewal conf;
+        postfix main.cf naming the live files.
+down1   certificates planted but sshd never runs: connection refused (unreachable).
+======  =====================================================================================
+
+Every private key planted is a canary: `canaries(lab)` returns each key's planted bytes and
+its DER encodings, for the test that no key byte ever leaves a host. Those encodings also
+hold public material (algorithm identifiers, the public key, which the certificate repeats),
+so do not look for every window of them: `canary_windows(lab)` gives only the windows that
+encode secret bytes, and `find_leaks(data, windows)` searches for them.
+
+`sample_files(now)` is a small fixed set of certificates and keys for hosts that must hold
+the same files (e.g. a quiet and a noisy host compared).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from tests import pki
+from tests.lab.netlab import Dir, Entry, File, HostSpec, Lab, Service, Symlink
+
+#: Names of the hosts of `default_fleet`, in inventory order.
+DEFAULT_HOSTS = ("web1", "web2", "db1", "mail1", "down1")
+CANARY_PASSPHRASE = b"lab-canary-passphrase"
+
+
+def _der_forms(key: Any) -> list[bytes]:
+    """The DER encodings a leak could take: PKCS#8 and the traditional (PKCS#1 / SEC1)."""
+    formats = (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL)
+    return [
+        key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
+        for fmt in formats
+    ]
+
+
+def _plant_key(
+    spec: HostSpec, path: str, issued: pki.Issued, fmt: str = "pkcs8", mode: int = 0o600
+) -> bytes:
+    """Write issued's key in one format and record it (and its DER forms) as canaries."""
+    data = issued.key_pem(fmt)
+    spec.files.append(File(path, data, mode))
+    spec.canaries += [data, *_der_forms(issued.key)]
+    return data
+
+
+def _leaf(h: pki.Hierarchy, cn: str, now: dt.datetime, **kw: object) -> pki.Issued:
+    return h.leaf(cn, now=now, fresh_key=True, **kw)
+
+
+def _web1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec("web1", expect="healthy: valid chain, key 0600, TLS on :443")
+    cn = "web1.example.test"
+    leaf = _leaf(
+        h, cn, now, days_before=30, days_after=200, sans=[cn, "www.example.test", "10.250.0.10"]
+    )
+    spec.files += [
+        File(f"/etc/ssl/local/{cn}.fullchain.pem", pki.pem_bundle(leaf, h.intermediate)),
+        File(f"/etc/ssl/local/{cn}.crt", leaf.pem),
+        File("/etc/ssl/local/lab-intermediate-ca.pem", h.intermediate.pem),
+        File("/etc/ssl/local/lab-root-ca.pem", h.root.pem),
+    ]
+    _plant_key(spec, f"/etc/ssl/private/{cn}.key", leaf)
+    spec.files.append(
+        File(
+            "/etc/nginx/sites-enabled/web1.conf",
+            (
+                "server {\n    listen 443 ssl;\n"
+                "    server_name web1.example.test www.example.test;\n"
+                f"    ssl_certificate /etc/ssl/local/{cn}.fullchain.pem;\n"
+                f"    ssl_certificate_key /etc/ssl/private/{cn}.key;\n}}\n"
+            ).encode(),
+        )
+    )
+    spec.services.append(
+        Service(
+            (
+                "openssl",
+                "s_server",
+                "-quiet",
+                "-www",
+                "-4",
+                "-accept",
+                "443",
+                "-cert",
+                f"/etc/ssl/local/{cn}.crt",
+                "-key",
+                f"/etc/ssl/private/{cn}.key",
+                "-cert_chain",
+                "/etc/ssl/local/lab-intermediate-ca.pem",
+            ),
+            port=443,
+        )
+    )
+    return spec
+
+
+def _web2(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec(
+        "web2",
+        bashrc_noise=True,
+        expect="one expired certificate, one expiring in 5 days; noisy shell",
+    )
+    old = _leaf(h, "old.web2.example.test", now, days_before=400, days_after=-5)
+    soon = h.leaf(
+        "web2.example.test",
+        now=now,
+        days_before=85,
+        days_after=5,
+        key_kind="rsa",
+        key_bits=2048,
+        fresh_key=True,
+    )
+    spec.files += [
+        File("/etc/ssl/local/old.web2.example.test.pem", old.pem),
+        File(
+            "/etc/ssl/local/web2.example.test.fullchain.pem", pki.pem_bundle(soon, h.intermediate)
+        ),
+    ]
+    _plant_key(spec, "/etc/ssl/private/old.web2.example.test.key", old)
+    _plant_key(spec, "/etc/ssl/private/web2.example.test.key", soon, fmt="traditional")
+    return spec
+
+
+def _db1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec(
+        "db1",
+        allow_tcp_forwarding=False,
+        expect="combined cert+key, DER, PKCS#7, garbage .crt, world-readable key, "
+        "not-yet-valid; AllowTcpForwarding no",
+    )
+    cn = "db1.example.test"
+    # HAProxy: leaf, chain and key in one file.
+    hap = _leaf(h, cn, now, days_before=10, days_after=120)
+    hap_key = hap.key_pem("traditional")  # BEGIN EC PRIVATE KEY
+    spec.files.append(Dir("/etc/haproxy/certs", 0o750))
+    spec.files.append(
+        File(f"/etc/haproxy/certs/{cn}.pem", pki.pem_bundle(hap, h.intermediate) + hap_key, 0o600)
+    )
+    spec.canaries += [hap_key, *_der_forms(hap.key)]
+    spec.files.append(
+        File(
+            "/etc/haproxy/haproxy.cfg",
+            (
+                f"frontend https\n    mode tcp\n    bind :443 ssl crt /etc/haproxy/certs/{cn}.pem\n"
+            ).encode(),
+        )
+    )
+
+    client = _leaf(h, "db1-replication", now, days_before=5, days_after=90, sans=[])
+    spec.files.append(File("/etc/ssl/local/db1-replication.der", client.der))
+    # A DER (PKCS#8) key with the usual .key name.
+    spec.files.append(
+        File("/etc/ssl/private/db1-replication.key", _der_forms(client.key)[0], 0o600)
+    )
+    spec.canaries += _der_forms(client.key)
+
+    partner = pki.hierarchy(now, name="Partner")
+    spec.files.append(
+        File(
+            "/etc/ssl/local/partner-chain.p7b", pki.pkcs7_bundle(partner.intermediate, partner.root)
+        )
+    )
+    spec.files.append(
+        File(
+            "/etc/ssl/local/broken.crt",
+            b"-----BEGIN CERTIFICATE-----\nthis is not base64 at all!!\n"
+            b"-----END CERTIFICATE-----\n" + hashlib.sha256(b"garbage").digest() * 8,
+        )
+    )
+
+    legacy = _leaf(h, "legacy.db1.example.test", now, days_before=100, days_after=100)
+    spec.files.append(File("/etc/ssl/local/legacy.db1.example.test.pem", legacy.pem))
+    _plant_key(spec, "/etc/ssl/local/legacy.db1.example.test.key", legacy, mode=0o644)
+
+    future = _leaf(h, "future.db1.example.test", now, days_before=-10, days_after=365)
+    spec.files.append(File("/etc/ssl/local/future.db1.example.test.pem", future.pem))
+
+    # More canary flavours.
+    enc = _leaf(h, "enc.db1.example.test", now, days_before=10, days_after=200)
+    enc_key: Any = enc.key
+    enc_pem = enc_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(CANARY_PASSPHRASE),
+    )
+    spec.files.append(File("/etc/ssl/private/enc.db1.example.test.key", enc_pem, 0o600))
+    spec.files.append(File("/etc/ssl/local/enc.db1.example.test.pem", enc.pem))
+    spec.canaries += [enc_pem, *_der_forms(enc.key)]
+
+    p12 = _leaf(h, "p12.db1.example.test", now, days_before=10, days_after=200)
+    p12_key: Any = p12.key
+    p12_data = pkcs12.serialize_key_and_certificates(
+        b"db1", p12_key, p12.cert, [h.intermediate.cert], serialization.NoEncryption()
+    )
+    spec.files.append(File("/etc/ssl/private/db1.p12", p12_data, 0o600))
+    spec.canaries += _der_forms(p12.key)
+
+    ssh_key: Any = pki.key("ec", 256, fresh=True)
+    ssh_pem = ssh_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    spec.files.append(Dir("/root/.ssh", 0o700))
+    spec.files.append(File("/root/.ssh/id_ecdsa", ssh_pem, 0o600))
+    spec.canaries += [ssh_pem, *_der_forms(ssh_key)]
+
+    trunc = _leaf(h, "trunc.db1.example.test", now, days_before=10, days_after=200)
+    trunc_key = trunc.key_pem("pkcs8")
+    body = trunc.pem.splitlines(keepends=True)
+    spec.files.append(
+        File("/etc/ssl/local/truncated-then-key.pem", b"".join(body[:4]) + trunc_key, 0o644)
+    )
+    spec.canaries += [trunc_key, *_der_forms(trunc.key)]
+    return spec
+
+
+def _mail1(now: dt.datetime, acme: pki.Hierarchy) -> HostSpec:
+    name = "mail1.example.test"
+    spec = HostSpec("mail1", expect="certbot: live cert valid 60 days; archive gen 1 expired")
+    le = "/etc/letsencrypt"
+    spec.files += [
+        Dir(le, 0o755),
+        Dir(f"{le}/archive", 0o700),
+        Dir(f"{le}/live", 0o700),
+        Dir(f"{le}/archive/{name}", 0o755),
+        Dir(f"{le}/live/{name}", 0o755),
+        Dir(f"{le}/renewal", 0o755),
+    ]
+    gens = {
+        1: _leaf(
+            acme, name, now, days_before=120, days_after=-30, sans=[name, "smtp.example.test"]
+        ),
+        2: _leaf(acme, name, now, days_before=30, days_after=60, sans=[name, "smtp.example.test"]),
+    }
+    for n, cert in gens.items():
+        base = f"{le}/archive/{name}"
+        spec.files += [
+            File(f"{base}/cert{n}.pem", cert.pem),
+            File(f"{base}/chain{n}.pem", acme.intermediate.pem),
+            File(f"{base}/fullchain{n}.pem", pki.pem_bundle(cert, acme.intermediate)),
+        ]
+        _plant_key(spec, f"{base}/privkey{n}.pem", cert)
+    for kind in ("cert", "chain", "fullchain", "privkey"):
+        spec.files.append(
+            Symlink(f"{le}/live/{name}/{kind}.pem", f"../../archive/{name}/{kind}2.pem")
+        )
+    spec.files.append(
+        File(f"{le}/live/{name}/README", b"This directory contains your keys and certificates.\n")
+    )
+    spec.files.append(
+        File(
+            f"{le}/renewal/{name}.conf",
+            (
+                "# renew_before_expiry = 30 days\nversion = 2.1.0\n"
+                f"archive_dir = {le}/archive/{name}\n"
+                f"cert = {le}/live/{name}/cert.pem\nprivkey = {le}/live/{name}/privkey.pem\n"
+                f"chain = {le}/live/{name}/chain.pem\nfullchain = {le}/live/{name}/fullchain.pem\n"
+                "\n[renewalparams]\nauthenticator = standalone\nserver = "
+                "https://acme.invalid/directory\n"
+            ).encode(),
+        )
+    )
+    spec.files.append(
+        File(
+            "/etc/postfix/main.cf",
+            (
+                f"smtpd_tls_cert_file = {le}/live/{name}/fullchain.pem\n"
+                f"smtpd_tls_key_file = {le}/live/{name}/privkey.pem\n"
+            ).encode(),
+        )
+    )
+    return spec
+
+
+def _down1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec("down1", up=False, expect="unreachable: connection refused")
+    cert = _leaf(h, "down1.example.test", now, days_before=10, days_after=3)
+    spec.files.append(File("/etc/ssl/local/down1.example.test.pem", cert.pem))
+    _plant_key(spec, "/etc/ssl/private/down1.example.test.key", cert)
+    return spec
+
+
+def default_fleet(now: dt.datetime, hierarchy: pki.Hierarchy | None = None) -> list[HostSpec]:
+    """The ~5-host fleet of `make demo` (see the module docstring), relative to `now`."""
+    h = hierarchy or pki.hierarchy(now, name="Lab")
+    acme = pki.hierarchy(now, name="Lab ACME")
+    return [_web1(now, h), _web2(now, h), _db1(now, h), _mail1(now, acme), _down1(now, h)]
+
+
+def canaries(lab: Lab | Iterable[HostSpec]) -> list[bytes]:
+    """Every private key planted by the specs, without duplicates: the spec's declared
+    canaries (bytes as planted: PEM text, encrypted PEM, OpenSSH; and each key's DER, PKCS#8
+    and PKCS#1/SEC1), plus any PEM private-key block or DER private key found in a spec's
+    File entries (so keys from `sample_files` or hand-written specs count too). Keys written
+    later with `Lab.write_file` are not included.
+
+    These encodings include public parts that certificates repeat: search for
+    `canary_windows`, not for every window of these bytes.
+    """
+    specs = lab.specs if isinstance(lab, Lab) else list(lab)
+    seen: dict[bytes, None] = {}
+    for spec in specs:
+        for c in spec.canaries:
+            seen.setdefault(c, None)
+        for entry in spec.files:
+            if not isinstance(entry, File):
+                continue
+            for m in _PEM_RE.finditer(entry.data):
+                if m.group(1).endswith(b"PRIVATE KEY"):
+                    seen.setdefault(m.group(0) + b"\n", None)
+                    if m.group(1) != b"OPENSSH PRIVATE KEY":
+                        with contextlib.suppress(ValueError, TypeError):
+                            key = serialization.load_pem_private_key(m.group(0), None)
+                            for der in _der_forms(key):
+                                seen.setdefault(der, None)
+            if entry.data[:1] == b"\x30":
+                try:
+                    serialization.load_der_private_key(entry.data, None)
+                except (ValueError, TypeError):
+                    continue
+                seen.setdefault(entry.data, None)
+    return list(seen)
+
+
+def sample_files(now: dt.datetime) -> list[Entry]:
+    """A few certificates and keys, identical wherever planted: a full chain and its key,
+    a DER certificate, an expired certificate, a certificate expiring in 10 days."""
+    h = pki.hierarchy(now, name="Sample")
+    good = _leaf(h, "app.example.test", now, days_before=30, days_after=200)
+    old = _leaf(h, "old.example.test", now, days_before=400, days_after=-3)
+    soon = _leaf(h, "soon.example.test", now, days_before=80, days_after=10)
+    return [
+        File("/etc/ssl/local/app.example.test.fullchain.pem", pki.pem_bundle(good, h.intermediate)),
+        File("/etc/ssl/private/app.example.test.key", good.key_pem(), 0o600),
+        File("/etc/ssl/local/app.example.test.der", good.der),
+        File("/etc/ssl/local/old.example.test.pem", old.pem),
+        File("/etc/ssl/local/soon.example.test.pem", soon.pem),
+        File("/etc/ssl/private/soon.example.test.key", soon.key_pem("traditional"), 0o600),
+    ]
+
+
+# ----------------------------------------------------------------------- leak detection
+
+_PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.S)
+
+
+def _secret_values(key: Any) -> list[bytes]:
+    """The private numbers of a key, as minimal big-endian bytes (how DER, SEC1 and OpenSSH
+    carry them, give or take leading zeros)."""
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
+        return [key.private_bytes_raw()]
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        values = [key.private_numbers().private_value]
+    elif isinstance(key, rsa.RSAPrivateKey):
+        n = key.private_numbers()
+        values = [n.d, n.p, n.q, n.dmp1, n.dmq1, n.iqmp]
+    else:
+        raise TypeError(f"unsupported key type {type(key).__name__}")
+    return [v.to_bytes((v.bit_length() + 7) // 8, "big") for v in values]
+
+
+def _der_content(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(content start, content end, next offset) of the DER element at offset."""
+    length = data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[start : start + count], "big")
+        start += count
+    return start, start + length, start + length
+
+
+def _secret_ranges(der: bytes, label: bytes | None) -> list[tuple[int, int]]:
+    """Byte ranges of der that hold secret material."""
+    if label == b"ENCRYPTED PRIVATE KEY":  # SEQUENCE { AlgorithmIdentifier, OCTET STRING }
+        body, _, _ = _der_content(der, 0)
+        _, _, after_alg = _der_content(der, body)
+        start, end, _ = _der_content(der, after_alg)
+        return [(start, end)]
+    if label == b"OPENSSH PRIVATE KEY":
+        key: Any = serialization.load_ssh_private_key(
+            b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+            + base64.encodebytes(der)
+            + b"-----END OPENSSH PRIVATE KEY-----\n",
+            None,
+        )
+    else:
+        key = serialization.load_der_private_key(der, None)
+    ranges = []
+    for value in _secret_values(key):
+        at = der.find(value)
+        while at != -1:
+            ranges.append((at, at + len(value)))
+            at = der.find(value, at + 1)
+    if not ranges:
+        raise ValueError("secret values not found in the key encoding")
+    return ranges
+
+
+def _overlap(lo: int, hi: int, ranges: list[tuple[int, int]]) -> int:
+    return sum(max(0, min(b, hi) - max(a, lo)) for a, b in ranges)
+
+
+def _windows(data: bytes, ranges: list[tuple[int, int]], size: int, least: int) -> set[bytes]:
+    """Windows of data as raw bytes, hex and base64 (at the three alignments) that fully
+    cover at least `least` bytes of the secret ranges."""
+    out = set()
+    for i in range(len(data) - size + 1):
+        if _overlap(i, i + size, ranges) >= least:
+            out.add(data[i : i + size])
+    for text in (data.hex().encode(), data.hex().upper().encode()):
+        for i in range(len(text) - size + 1):
+            if _overlap((i + 1) // 2, (i + size) // 2, ranges) >= least:
+                out.add(text[i : i + size])
+    for shift in range(3):
+        enc = base64.b64encode(b"\0" * shift + data)
+        first = -(-8 * shift // 6)  # first character with no bit of the padding prefix
+        last = 8 * (shift + len(data)) // 6  # characters past this involve '=' padding
+        for i in range(first, last - size + 1):
+            lo, hi = -(-6 * i // 8) - shift, 6 * (i + size) // 8 - shift
+            if _overlap(lo, hi, ranges) >= least:
+                out.add(enc[i : i + size])
+    return out
+
+
+def canary_windows(lab: Lab | Iterable[HostSpec], size: int = 24) -> set[bytes]:
+    """Every `size`-byte string whose presence would mean a planted private key leaked.
+
+    For each canary: windows of its DER (raw, hex, base64 at each of the three alignments)
+    and, for PEM canaries, of the PEM text itself (raw, so a copied PEM block is caught;
+    hex; base64), keeping only windows that cover at least 4 bytes of secret material (the
+    private numbers, or the ciphertext of an encrypted key). Algorithm identifiers and the
+    public key are left out: certificates carry them too.
+    """
+    out: set[bytes] = set()
+    for canary in canaries(lab):
+        m = _PEM_RE.search(canary)
+        if m is None:
+            out |= _windows(canary, _secret_ranges(canary, None), size, 4)
+            continue
+        label, body = m.group(1), m.group(2)
+        der = binascii.a2b_base64(body)
+        ranges = _secret_ranges(der, label)
+        out |= _windows(der, ranges, size, 4)
+        # Characters of the PEM text that encode secret bits.
+        marked: list[tuple[int, int]] = []
+        j = 0
+        for pos in range(m.start(2), m.end(2)):
+            if canary[pos] in b"\r\n=":
+                continue
+            if _overlap(6 * j // 8, (6 * j + 5) // 8 + 1, ranges):
+                if marked and marked[-1][1] == pos:
+                    marked[-1] = (marked[-1][0], pos + 1)
+                else:
+                    marked.append((pos, pos + 1))
+            j += 1
+        out |= _windows(canary, marked, size, 6)
+    return out
+
+
+def find_leaks(data: bytes, windows: set[bytes], size: int = 24) -> list[int]:
+    """Offsets in data where a canary window starts (empty: nothing leaked)."""
+    return [i for i in range(len(data) - size + 1) if data[i : i + size] in windows]
