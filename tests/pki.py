@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _KEY_CACHE: dict[tuple[str, int], object] = {}
 
 
@@ -31,7 +31,10 @@ def key(kind: str = "ec", bits: int = 256, fresh: bool = False):  # type: ignore
         k = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     else:
         curves: dict[int, ec.EllipticCurve] = {
-            224: ec.SECP224R1(), 256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1(),
+            224: ec.SECP224R1(),
+            256: ec.SECP256R1(),
+            384: ec.SECP384R1(),
+            521: ec.SECP521R1(),
         }
         curve = curves[bits]
         k = ec.generate_private_key(curve)
@@ -121,15 +124,23 @@ def issue(
     if ca:
         builder = builder.add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
     else:
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
         names = [cn] if sans is None and cn else list(sans or [])
@@ -144,8 +155,12 @@ def issue(
     if aia_url:
         builder = builder.add_extension(
             x509.AuthorityInformationAccess(
-                [x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
-                                        x509.UniformResourceIdentifier(aia_url))]
+                [
+                    x509.AccessDescription(
+                        x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(aia_url),
+                    )
+                ]
             ),
             critical=False,
         )
@@ -178,6 +193,7 @@ def _der(tag: int, content: bytes) -> bytes:
 
 def _der_children(der: bytes) -> list[bytes]:
     """The TLVs inside one DER SEQUENCE (enough DER for certificates)."""
+
     def header(pos: int) -> tuple[int, int]:
         first = der[pos + 1]
         if first < 0x80:
@@ -230,10 +246,25 @@ class Hierarchy:
 
 def hierarchy(now: dt.datetime, name: str = "Test", key_kind: str = "ec") -> Hierarchy:
     """A fresh root and intermediate, each valid for years around `now`."""
-    root = issue(f"{name} Root CA", now=now, ca=True, days_before=365, days_after=3650,
-                 key_kind=key_kind, fresh_key=True)
-    inter = issue(f"{name} Intermediate CA", now=now, issuer=root, ca=True, days_before=300,
-                  days_after=1800, key_kind=key_kind, fresh_key=True)
+    root = issue(
+        f"{name} Root CA",
+        now=now,
+        ca=True,
+        days_before=365,
+        days_after=3650,
+        key_kind=key_kind,
+        fresh_key=True,
+    )
+    inter = issue(
+        f"{name} Intermediate CA",
+        now=now,
+        issuer=root,
+        ca=True,
+        days_before=300,
+        days_after=1800,
+        key_kind=key_kind,
+        fresh_key=True,
+    )
     return Hierarchy(root, inter)
 
 

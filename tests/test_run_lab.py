@@ -35,11 +35,20 @@ class Recorder(Observer):
         return b"".join(bytes(v) for v in self.data.values())
 
 
-def audit(lab, *, host_timeout: float = 20.0, accept_new: bool = False, known_hosts: Path | None = None,
-          recorder: Recorder | None = None, limit: str | None = None) -> dict[str, HostResult]:
+def audit(
+    lab,
+    *,
+    host_timeout: float = 20.0,
+    accept_new: bool = False,
+    known_hosts: Path | None = None,
+    recorder: Recorder | None = None,
+    limit: str | None = None,
+) -> dict[str, HostResult]:
     inventory = load_inventory(lab.inventory, limit=limit)
     known = KnownHosts.load(Path(known_hosts or lab.known_hosts), accept_new=accept_new)
-    options = FleetOptions(ssh=SshOptions(connect_timeout=5.0, host_timeout=host_timeout, ssh_config=[]))
+    options = FleetOptions(
+        ssh=SshOptions(connect_timeout=5.0, host_timeout=host_timeout, ssh_config=[])
+    )
     results = asyncio.run(audit_fleet(inventory.hosts, known, options, recorder))
     known.save()
     return {r.host.name: r for r in results}
@@ -64,7 +73,12 @@ def test_fleet_outcomes_and_findings(lab):
     assert elapsed < 15.0 + 5.0, "an unreachable host must end within the deadline"
     for name, result in results.items():
         if name != "down1":
-            assert result.outcome is HostOutcome.OK, (name, result.outcome, result.detail, result.issues)
+            assert result.outcome is HostOutcome.OK, (
+                name,
+                result.outcome,
+                result.detail,
+                result.issues,
+            )
             assert result.certificates, name
 
 
@@ -79,10 +93,28 @@ def test_canary_keys_never_leave_hosts(lab, tmp_path):
     out = tmp_path / "out"
     db = tmp_path / "history.db"
     proc = subprocess.run(
-        [sys.executable, "-m", "audit", "run", str(lab.inventory), "--known-hosts", str(lab.known_hosts),
-         "--out", str(out), "--db", str(db), "-vvv", "--host-timeout", "15", "--connect-timeout", "5",
-         "--ssh-config", "/dev/null"],
-        capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "audit",
+            "run",
+            str(lab.inventory),
+            "--known-hosts",
+            str(lab.known_hosts),
+            "--out",
+            str(out),
+            "--db",
+            str(db),
+            "-vvv",
+            "--host-timeout",
+            "15",
+            "--connect-timeout",
+            "5",
+            "--ssh-config",
+            "/dev/null",
+        ],
+        capture_output=True,
+        timeout=120,
     )
     assert proc.returncode in (1, 3), proc.stderr.decode()
     on_disk = proc.stdout + proc.stderr
@@ -94,9 +126,25 @@ def test_canary_keys_never_leave_hosts(lab, tmp_path):
 def test_findings_json_ranks_findings_from_every_host(lab, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "audit", "run", str(lab.inventory), "--known-hosts", str(lab.known_hosts),
-         "--out", str(out), "--db", str(tmp_path / "h.db"), "--host-timeout", "15", "--ssh-config", "/dev/null"],
-        capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "audit",
+            "run",
+            str(lab.inventory),
+            "--known-hosts",
+            str(lab.known_hosts),
+            "--out",
+            str(out),
+            "--db",
+            str(tmp_path / "h.db"),
+            "--host-timeout",
+            "15",
+            "--ssh-config",
+            "/dev/null",
+        ],
+        capture_output=True,
+        timeout=120,
     )
     assert proc.returncode == 3, proc.stderr.decode()  # down1 is not audited: coverage below 100%
     doc = json.loads((out / "findings.json").read_text())
@@ -110,7 +158,9 @@ def test_findings_json_ranks_findings_from_every_host(lab, tmp_path):
     assert "HOST_UNREACHABLE" in ids["down1"]
     assert {"CERT_EXPIRED", "CERT_EXPIRING"} <= ids["web2"]
     assert {"PRIVATE_KEY_EXPOSED", "CERT_UNPARSEABLE", "CERT_NOT_YET_VALID"} <= ids["db1"]
-    assert {h["name"] for h in doc["hosts"]} == hosts_with_findings | {h["name"] for h in doc["hosts"]}
+    assert {h["name"] for h in doc["hosts"]} == hosts_with_findings | {
+        h["name"] for h in doc["hosts"]
+    }
     formats = {loc["format"] for c in doc["certificates"] for loc in c["locations"]}
     assert {"pem", "der", "pkcs7"} <= formats
     # certbot's live/ names are where users look: they are kept as locations
@@ -154,8 +204,12 @@ def test_noisy_shell_changes_nothing(make_lab):
         results = audit(lab)
         quiet, noisy = results["quiet"], results["noisy"]
         assert noisy.outcome is HostOutcome.OK, (noisy.detail, noisy.issues)
+
         def shape(r: HostResult):
-            return sorted((f.cert.sha256, f.location.path, f.location.index) for f in r.certificates)
+            return sorted(
+                (f.cert.sha256, f.location.path, f.location.index) for f in r.certificates
+            )
+
         assert shape(quiet) == shape(noisy)
         assert sorted(k.path for k in quiet.key_files) == sorted(k.path for k in noisy.key_files)
 
