@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -29,8 +30,11 @@ from tests import pki
 from tests.lab.netlab import HostSpec, Lab, unavailable_reason
 from tests.lab.scenarios import default_fleet, sample_files
 
-SESSION_SUBNET, SESSION_BRIDGE = "10.250.0.0/25", "calab-br0"
-FACTORY_SUBNET, FACTORY_BRIDGE = "10.250.0.128/25", "calab-br1"
+# CERTAUDIT_LAB_SLOT (0-9) lets two test sessions on one machine use disjoint /24s.
+_SLOT = int(os.environ.get("CERTAUDIT_LAB_SLOT", "0") or 0) % 10
+_BR = "calab-br" if _SLOT == 0 else f"calab{_SLOT}-br"
+SESSION_SUBNET, SESSION_BRIDGE = f"10.250.{_SLOT}.0/25", f"{_BR}0"
+FACTORY_SUBNET, FACTORY_BRIDGE = f"10.250.{_SLOT}.128/25", f"{_BR}1"
 _LAB_FIXTURES = {"lab", "make_lab"}
 #: The type of the ``make_lab`` fixture.
 MakeLab = Callable[..., Lab]

@@ -60,7 +60,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 #: The only network the lab ever configures or connects to.
-LAB_NETWORK = ipaddress.IPv4Network("10.250.0.0/24")
+LAB_NETWORK = ipaddress.IPv4Network("10.250.0.0/16")
+"""Every lab address lies here (a /24 per CERTAUDIT_LAB_SLOT); no other address is a target."""
 DEFAULT_PREFIX = "calab-"
 DEFAULT_BRIDGE = "calab-br0"
 #: Folders that are overlayfs mounts in every host (when they exist on this machine).
@@ -422,7 +423,7 @@ class Lab:
         self,
         specs: Sequence[HostSpec],
         *,
-        subnet: str = str(LAB_NETWORK),
+        subnet: str = "10.250.0.0/24",
         bridge: str = DEFAULT_BRIDGE,
         prefix: str = DEFAULT_PREFIX,
         first_host: int = 10,
