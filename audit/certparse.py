@@ -11,6 +11,8 @@ import base64
 import binascii
 import hashlib
 import re
+import warnings as pywarnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -116,6 +118,8 @@ def describe(cert: x509.Certificate) -> CertInfo:
     common_name = attempt("common name", first_cn, None)
     serial_int = attempt("serial", lambda: cert.serial_number, 0)
     serial = format(serial_int, "x") if serial_int >= 0 else "-" + format(-serial_int, "x")
+    if serial_int <= 0:
+        warnings.append("serial number is not positive (RFC 5280 requires a positive serial)")
     not_before = _utc(cert.not_valid_before_utc)
     not_after = _utc(cert.not_valid_after_utc)
     if not_before > not_after:
@@ -224,15 +228,31 @@ def describe(cert: x509.Certificate) -> CertInfo:
 
 
 def load_der(der: bytes) -> CertInfo:
-    """Parse one DER certificate. Raises ValueError with a reason (used by callers below)."""
+    """Parse one DER certificate. Raises ValueError with a reason (used by callers below).
+
+    CertInfo is immutable and a function of the bytes alone, so results are memoised: a
+    fleet repeats the same CA bundle on every host, and it is parsed once.
+    """
+    cached = _CACHE.get(der)
+    if cached is not None:
+        _CACHE.move_to_end(der)
+        return cached
     try:
-        cert = x509.load_der_x509_certificate(der)
-    except Exception as exc:
+        with pywarnings.catch_warnings():
+            # cryptography warns (and will refuse) on non-positive serials: we report them.
+            pywarnings.simplefilter("ignore")
+            cert = x509.load_der_x509_certificate(der)
+            info = describe(cert)
+    except Exception as exc:  # malformed DER, or a field cryptography refuses lazily
         raise ValueError(_reason(exc)) from None
-    try:
-        return describe(cert)
-    except Exception as exc:  # a field cryptography refuses lazily (dates, version)
-        raise ValueError(_reason(exc)) from None
+    _CACHE[der] = info
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return info
+
+
+_CACHE: OrderedDict[bytes, CertInfo] = OrderedDict()
+_CACHE_SIZE = 8192
 
 
 def _reason(exc: Exception) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from audit.cli import register as register_commands
 from tests import pki
 from tests.lab.netlab import HostSpec, Lab, unavailable_reason
 from tests.lab.scenarios import default_fleet, sample_files
@@ -35,6 +36,7 @@ _SLOT = int(os.environ.get("CERTAUDIT_LAB_SLOT", "0") or 0) % 10
 _BR = "calab-br" if _SLOT == 0 else f"calab{_SLOT}-br"
 SESSION_SUBNET, SESSION_BRIDGE = f"10.250.{_SLOT}.0/25", f"{_BR}0"
 FACTORY_SUBNET, FACTORY_BRIDGE = f"10.250.{_SLOT}.128/25", f"{_BR}1"
+register_commands()  # every CLI command, for tests that drive `audit.cli.app` in process
 _LAB_FIXTURES = {"lab", "make_lab"}
 #: The type of the ``make_lab`` fixture.
 MakeLab = Callable[..., Lab]

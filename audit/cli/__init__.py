@@ -17,20 +17,33 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
+COMMAND_MODULES = {
+    "run": "run",
+    "check": "check",
+    "inspect": "check",
+    "report": "history",
+    "diff": "history",
+}
+"""Command name -> the module under audit.cli that registers it."""
+
+
+def register(only: str | None = None) -> None:
+    """Import command modules so they register on `app`.
+
+    `only` imports just the module a command needs: `certaudit check` at 2 AM should not
+    pay for importing SSH, history and report code it never uses.
+    """
     import importlib
 
-    for name in ("run", "check", "history"):
-        try:
-            importlib.import_module(f"audit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"audit.cli.{name}":
-                raise
-
-
-_register()
+    names = {COMMAND_MODULES[only]} if only in COMMAND_MODULES else set(COMMAND_MODULES.values())
+    for name in sorted(names):
+        importlib.import_module(f"audit.cli.{name}")
 
 
 def main() -> None:
     """Console-script entry point."""
+    import sys
+
+    command = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
+    register(command)
     app()
