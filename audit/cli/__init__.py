@@ -17,6 +17,12 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _group() -> None:
+    """Agentless fleet audit of TLS certificates over SSH."""
+    # A callback keeps `certaudit COMMAND` a group even when only one command is loaded.
+
+
 COMMAND_MODULES = {
     "run": "run",
     "check": "check",

@@ -1,0 +1,187 @@
+"""SSH faults that need no lab: peers on loopback that are not (good) SSH servers, and the
+run-level errors a cron job must see as one clear line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from audit.collect.hostkeys import KnownHosts
+from audit.collect.ssh import SshOptions, audit_host
+from audit.model import Host, HostOutcome
+
+
+class Peer:
+    """A TCP server on 127.0.0.1 that behaves badly in one chosen way."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            if self.mode == "random":
+                while not self.stop.is_set():
+                    conn.sendall(os.urandom(4096))
+                    time.sleep(0.01)
+            elif self.mode == "trickle":
+                for byte in b"SSH-2.0-slowly-trickling-banner\r\n":
+                    if self.stop.wait(1.0):
+                        break
+                    conn.sendall(bytes([byte]))
+            elif self.mode == "tarpit":
+                self.stop.wait(30)
+            elif self.mode == "http":
+                conn.recv(100)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    p = Peer(request.param)
+    yield p
+    p.close()
+
+
+@pytest.mark.parametrize(
+    "peer, outcome, words",
+    [
+        ("random", HostOutcome.UNREACHABLE, "not an SSH server"),
+        ("http", HostOutcome.UNREACHABLE, ""),
+        ("tarpit", HostOutcome.UNREACHABLE, "timed out"),
+        ("trickle", HostOutcome.UNREACHABLE, "timed out"),
+    ],
+    indirect=["peer"],
+)
+def test_bad_peer_ends_in_a_stated_outcome_within_the_deadline(peer, outcome, words, tmp_path):
+    known = KnownHosts.load(tmp_path / "known_hosts")
+    options = SshOptions(connect_timeout=2.0, host_timeout=4.0, ssh_config=[])
+    host = Host("bad", "127.0.0.1", port=peer.port, user="nobody")
+    started = time.monotonic()
+    result = asyncio.run(audit_host(host, options, known))
+    elapsed = time.monotonic() - started
+    assert result.outcome is outcome, result.detail
+    assert words in result.detail
+    assert elapsed < options.host_timeout + 1.0
+
+
+def test_refused_port_is_unreachable(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    result = asyncio.run(
+        audit_host(
+            Host("gone", "127.0.0.1", port=port),
+            SshOptions(ssh_config=[]),
+            KnownHosts.load(tmp_path / "kh"),
+        )
+    )
+    assert result.outcome is HostOutcome.UNREACHABLE
+    assert "refused" in result.detail
+
+
+def test_dns_failure_is_unreachable(tmp_path):
+    result = asyncio.run(
+        audit_host(
+            Host("nx", "no-such-host.invalid"),
+            SshOptions(ssh_config=[], connect_timeout=5),
+            KnownHosts.load(tmp_path / "kh"),
+        )
+    )
+    assert result.outcome is HostOutcome.UNREACHABLE
+    assert "DNS" in result.detail
+
+
+def test_corrupt_known_hosts_line_is_skipped_with_file_and_line(tmp_path):
+    path = tmp_path / "known_hosts"
+    path.write_text(
+        "# comment\n"
+        "garbage-without-a-key\n"
+        "host.example ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIHpEn0F1I0Em9tNf8H1L2q1yKxkC4QqT0vXqBeNNqyWf\n"
+    )
+    known = KnownHosts.load(path)
+    assert any(w.startswith(f"{path}:2:") for w in known.warnings), known.warnings
+    assert known.known_keys("host.example", "192.0.2.1", None)
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "audit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def test_cron_environment_without_home_is_one_clear_error(tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[web]\nweb1 ansible_host=127.0.0.1\n")
+    env = {"PATH": os.environ["PATH"], "LANG": "C"}  # no HOME, no agent, LANG=C
+    proc = _cli(
+        ["run", str(inventory), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "h.db")],
+        env,
+        tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "HOME is not set" in proc.stderr and "--known-hosts" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "not found"),
+        ("", ""),
+        ("[web\nweb1\n", ":1"),
+    ],
+)
+def test_bad_inventory_is_an_error_naming_the_file(tmp_path, content, expected):
+    inventory = tmp_path / "hosts.ini"
+    if content is not None:
+        inventory.write_text(content)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    proc = _cli(
+        ["run", str(inventory), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "h.db")],
+        env,
+        tmp_path,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert str(inventory) in proc.stderr
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "out" / "findings.json").exists()  # never "0 findings"
