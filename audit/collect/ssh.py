@@ -20,10 +20,18 @@ from audit.collect.parse import Collected, parse_output
 from audit.collect.script import build_script, new_nonce
 from audit.model import CollectionIssue, Host, HostOutcome, HostResult, IssueReason
 
-COMMAND = "sh -s"
+COMMAND = "command -v timeout >/dev/null 2>&1 && exec timeout -s KILL {limit} sh -s || exec sh -s"
 """The one command run on a host; the script arrives on stdin. Nothing from the
 inventory or the host is ever part of a command line."""
-BECOME_COMMAND = "sudo -n sh -s"
+BECOME_COMMAND = (
+    "command -v timeout >/dev/null 2>&1 && exec sudo -n timeout -s KILL {limit} sh -s"
+    " || exec sudo -n sh -s"
+)
+"""The remote side bounds itself with timeout(1) where the host has it: GNU and busybox
+timeout kill the script's whole process group, so a `stat` hung on a dead network mount
+cannot outlive the host deadline (sshd ignores the SSH "signal" request for plain
+sessions, so the runner cannot do it from outside). {limit} is whole seconds computed
+by the runner, never text from the inventory or the host."""
 
 OutputHook = Callable[[str, str, bytes], None]
 """(host name, "stdout"|"stderr", bytes): sees every byte received over SSH."""
@@ -203,6 +211,7 @@ async def audit_host(
     clock = now or (lambda: datetime.now(UTC))
     started = clock()
     client = _Client(known)
+    connected = False
     transcript = _Transcript()
     issues: list[CollectionIssue] = []
     result: HostResult | None = None
@@ -240,11 +249,14 @@ async def audit_host(
                     host, HostOutcome.UNREACHABLE, _unreachable_reason(exc), started, clock()
                 )
             async with conn:
+                connected = True
                 nonce = new_nonce()
                 script = build_script(
                     nonce=nonce, extra_paths=host.cert_paths, max_file_bytes=options.max_file_bytes
                 )
-                command = BECOME_COMMAND if host.become else COMMAND
+                command = (BECOME_COMMAND if host.become else COMMAND).format(
+                    limit=_remaining(options, started, clock)
+                )
                 await _run_script(conn, command, script, host.name, options, transcript, hook)
                 collected = parse_output(
                     host.name,
@@ -270,7 +282,8 @@ async def audit_host(
                         extra_paths=host.cert_paths,
                         max_file_bytes=options.max_file_bytes,
                     )
-                    await _run_script(conn, COMMAND, script, host.name, options, transcript, hook)
+                    command = COMMAND.format(limit=_remaining(options, started, clock))
+                    await _run_script(conn, command, script, host.name, options, transcript, hook)
                     collected = parse_output(
                         host.name,
                         bytes(transcript.stdout),
@@ -297,10 +310,13 @@ async def audit_host(
         if not transcript.stdout:
             return HostResult(
                 host,
-                HostOutcome.UNREACHABLE
-                if client.verdict is None and not transcript.stderr
-                else HostOutcome.FAILED,
-                f"no answer within the host deadline of {options.host_timeout:g}s",
+                HostOutcome.FAILED if connected else HostOutcome.UNREACHABLE,
+                (
+                    f"logged in, but the collection gave no output within the host deadline "
+                    f"of {options.host_timeout:g}s"
+                    if connected
+                    else f"no answer within the host deadline of {options.host_timeout:g}s"
+                ),
                 started,
                 clock(),
                 issues=tuple(issues),
@@ -316,6 +332,12 @@ async def audit_host(
         return _result(host, collected, issues, transcript, started, clock())
     assert result is not None
     return result
+
+
+def _remaining(options: SshOptions, started: datetime, clock: Callable[[], datetime]) -> int:
+    """Whole seconds left of the host deadline, less a margin for the output to arrive."""
+    left = options.host_timeout - (clock() - started).total_seconds() - 1.0
+    return max(1, int(left))
 
 
 def _last_line(data: bytearray) -> str:

@@ -1,0 +1,98 @@
+"""SSH faults against real sshd hosts in the lab: a hostile ssh_config, sudo that is not
+available, a remote command that hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from audit.collect.hostkeys import KnownHosts
+from audit.collect.ssh import SshOptions
+from audit.inventory import load_inventory
+from audit.model import HostOutcome, HostResult, IssueReason
+from audit.runner import FleetOptions, audit_fleet
+from tests.lab.netlab import File, HostSpec
+
+pytestmark = pytest.mark.lab
+
+
+def _audit(lab, known_hosts: Path, **ssh: object) -> dict[str, HostResult]:
+    inventory = load_inventory(lab.inventory)
+    options = FleetOptions(ssh=SshOptions(**{"connect_timeout": 5.0, "host_timeout": 20.0, **ssh}))
+    results = asyncio.run(audit_fleet(inventory.hosts, KnownHosts.load(known_hosts), options))
+    return {r.host.name: r for r in results}
+
+
+def test_hostile_ssh_config_cannot_disable_host_keys_or_run_proxy_commands(make_lab, tmp_path):
+    marker = tmp_path / "proxy-command-ran"
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host *\n"
+        "  UserKnownHostsFile none\n"
+        "  StrictHostKeyChecking no\n"
+        "  ForwardAgent yes\n"
+        "  ForwardX11 yes\n"
+        f"  ProxyCommand touch {marker}\n"
+    )
+    with make_lab(["target"]) as lab:
+        empty = tmp_path / "known_hosts"
+        empty.write_text("")
+        results = _audit(lab, empty, ssh_config=[str(config)])
+        assert results["target"].outcome is HostOutcome.KEY_UNKNOWN
+        results = _audit(lab, Path(lab.known_hosts), ssh_config=[str(config)])
+        assert results["target"].outcome is HostOutcome.OK, results["target"].detail
+        assert not marker.exists(), "a ProxyCommand from ssh_config was executed"
+
+
+def test_become_without_sudo_reports_privilege_unavailable_and_still_collects(make_lab, tmp_path):
+    spec = HostSpec("nosudo", vars={"ansible_become": "true"})
+    with make_lab([spec], same_files=True) as lab:
+        result = _audit(lab, Path(lab.known_hosts))["nosudo"]
+        assert result.outcome is HostOutcome.PARTIAL, result.detail
+        reasons = {i.reason for i in result.issues}
+        assert IssueReason.PRIVILEGE_UNAVAILABLE in reasons
+        assert result.certificates, "the unprivileged fallback still collected"
+
+
+def test_hanging_remote_command_hits_the_deadline_and_leaves_nothing_running(make_lab, tmp_path):
+    # `find` on this host never returns, as a stat on a dead network mount would not.
+    hang = HostSpec(
+        "hangs",
+        files=[
+            File("/opt/bin/find", b"#!/bin/sh\nexec sleep 299\n", 0o755),
+            File("/root/.bashrc", b"PATH=/opt/bin:$PATH; export PATH\n"),
+        ],
+    )
+    with make_lab([hang, "fine"]) as lab:
+        started = time.monotonic()
+        results = _audit(lab, Path(lab.known_hosts), host_timeout=4.0)
+        elapsed = time.monotonic() - started
+        assert results["fine"].outcome is HostOutcome.OK
+        hung = results["hangs"]
+        assert hung.outcome in (HostOutcome.FAILED, HostOutcome.PARTIAL), hung.detail
+        assert any(i.reason in (IssueReason.TIMEOUT, IssueReason.TRUNCATED) for i in hung.issues)
+        assert elapsed < 4.0 + 3.0
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            left = lab.run_in_host("hangs", ["pgrep", "-f", "sleep 299"])
+            if left.returncode != 0:
+                break
+            time.sleep(0.2)
+        assert left.returncode != 0, "the audit left a process running on the host"
+
+
+def test_login_shell_that_hangs_ends_failed_within_the_deadline(make_lab):
+    hang = HostSpec(
+        "shellhang",
+        files=[File("/opt/hang.sh", b"#!/bin/sh\nexec sleep 298\n", 0o755)],
+        login_shell="/opt/hang.sh",
+    )
+    with make_lab([hang]) as lab:
+        started = time.monotonic()
+        result = _audit(lab, Path(lab.known_hosts), host_timeout=3.0)["shellhang"]
+        assert time.monotonic() - started < 3.0 + 3.0
+        assert result.outcome is HostOutcome.FAILED
+        assert "logged in" in result.detail
