@@ -62,6 +62,18 @@ class _Transcript:
     stderr: bytearray = field(default_factory=bytearray)
     capped: bool = False
     exit_status: int | None = None
+    nonce: str = ""
+
+
+def _parse(host: Host, transcript: _Transcript) -> Collected:
+    return parse_output(
+        host.name,
+        bytes(transcript.stdout),
+        nonce=transcript.nonce,
+        truncated=transcript.capped,
+        exit_status=transcript.exit_status,
+        stderr=bytes(transcript.stderr),
+    )
 
 
 class _Client(asyncssh.SSHClient):
@@ -250,22 +262,19 @@ async def audit_host(
                 )
             async with conn:
                 connected = True
-                nonce = new_nonce()
-                script = build_script(
-                    nonce=nonce, extra_paths=host.cert_paths, max_file_bytes=options.max_file_bytes
-                )
-                command = (BECOME_COMMAND if host.become else COMMAND).format(
-                    limit=_remaining(options, started, clock)
-                )
-                await _run_script(conn, command, script, host.name, options, transcript, hook)
-                collected = parse_output(
-                    host.name,
-                    bytes(transcript.stdout),
-                    nonce=nonce,
-                    truncated=transcript.capped,
-                    exit_status=transcript.exit_status,
-                    stderr=bytes(transcript.stderr),
-                )
+
+                async def collect(template: str) -> Collected:
+                    transcript.nonce = new_nonce()
+                    script = build_script(
+                        nonce=transcript.nonce,
+                        extra_paths=host.cert_paths,
+                        max_file_bytes=options.max_file_bytes,
+                    )
+                    command = template.format(limit=_remaining(options, started, clock))
+                    await _run_script(conn, command, script, host.name, options, transcript, hook)
+                    return _parse(host, transcript)
+
+                collected = await collect(BECOME_COMMAND if host.become else COMMAND)
                 if host.become and _needs_privilege_fallback(transcript, collected):
                     issues.append(
                         CollectionIssue(
@@ -276,22 +285,7 @@ async def audit_host(
                         )
                     )
                     transcript = _Transcript()
-                    nonce = new_nonce()
-                    script = build_script(
-                        nonce=nonce,
-                        extra_paths=host.cert_paths,
-                        max_file_bytes=options.max_file_bytes,
-                    )
-                    command = COMMAND.format(limit=_remaining(options, started, clock))
-                    await _run_script(conn, command, script, host.name, options, transcript, hook)
-                    collected = parse_output(
-                        host.name,
-                        bytes(transcript.stdout),
-                        nonce=nonce,
-                        truncated=transcript.capped,
-                        exit_status=transcript.exit_status,
-                        stderr=bytes(transcript.stderr),
-                    )
+                    collected = await collect(COMMAND)
                 result = _result(host, collected, issues, transcript, started, clock())
     except TimeoutError:
         # The overall deadline hit mid-collection: keep what arrived, flag it.
@@ -321,15 +315,8 @@ async def audit_host(
                 clock(),
                 issues=tuple(issues),
             )
-        collected = parse_output(
-            host.name,
-            bytes(transcript.stdout),
-            nonce=nonce,
-            truncated=False,  # cut off by the deadline, not by the cap: reported as TRUNCATED
-            exit_status=None,
-            stderr=bytes(transcript.stderr),
-        )
-        return _result(host, collected, issues, transcript, started, clock())
+        # Cut off by the deadline (exit_status stays None): the parser reports TRUNCATED.
+        return _result(host, _parse(host, transcript), issues, transcript, started, clock())
     assert result is not None
     return result
 
