@@ -219,6 +219,7 @@ def context(result: AuditResult, previous: AuditResult | None = None) -> dict[st
     now = result.finished_at
     uses = view.certificate_uses(result.hosts, now)
     by_sha = {u.cert.sha256: u for u in uses}
+    deployed = [u for u in uses if u.deployed]  # expiry views leave out trust-store roots
     audited, total, pct = view.coverage(result)
     comparison = view.compare(result, previous)
     anchors = {r.host.name: f"host-{i}" for i, r in enumerate(result.hosts, 1)}
@@ -262,8 +263,8 @@ def context(result: AuditResult, previous: AuditResult | None = None) -> dict[st
         "anchors": anchors,
         "cert_anchor": cert_anchor,
         "cert_findings": cert_findings,
-        "soon": [u for u in uses if u.days_left <= 90],
-        "timeline": timeline(uses),
+        "soon": [u for u in deployed if u.days_left <= 90],
+        "timeline": timeline(deployed),
         "hosts": hosts,
         "run_json": {
             "run_id": result.run_id,

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from audit.analyze import NOT_DEPLOYED_KINDS
 from audit.model import AuditResult, CertInfo, CertLocation, Finding, HostResult, Severity
 
 _INVISIBLE = re.compile(
@@ -87,6 +88,12 @@ class CertUse:
     def hosts(self) -> tuple[str, ...]:
         """Distinct hosts carrying it, sorted."""
         return tuple(sorted({loc.host for loc in self.locations}))
+
+    @property
+    def deployed(self) -> bool:
+        """Whether it is deployed somewhere, not only a trust-store root or a certbot
+        archive generation (those expire without anyone having to act)."""
+        return any(loc.kind not in NOT_DEPLOYED_KINDS for loc in self.locations)
 
     @property
     def served(self) -> bool:
