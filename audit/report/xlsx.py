@@ -15,6 +15,7 @@ therefore never writes a formula cell (data type "f").
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -510,9 +511,14 @@ def render_xlsx(result: AuditResult) -> bytes:
     return _fixed_zip_times(out.getvalue())
 
 
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+_CREATED = re.compile(rb"<dcterms:created[^>]*>([^<]*)</dcterms:created>")
+
+
 def _fixed_zip_times(data: bytes) -> bytes:
-    """Re-pack with a fixed timestamp per member, so the same run gives the same bytes
-    (openpyxl stamps every member with the wall clock)."""
+    """Re-pack so the same run gives the same bytes: openpyxl stamps every zip member and
+    the document's "modified" property with the wall clock at save time; use fixed member
+    times and the run's own time instead."""
     import zipfile
 
     src = zipfile.ZipFile(io.BytesIO(data))
@@ -522,7 +528,13 @@ def _fixed_zip_times(data: bytes) -> bytes:
             fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
+            content = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                created = _CREATED.search(content)
+                if created:
+                    stamp = created.group(1)
+                    content = _MODIFIED.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
+            dst.writestr(fixed, content)
     return out.getvalue()
 
 

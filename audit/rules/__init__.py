@@ -6,7 +6,7 @@ the family is listed below. tests/rules/test_registry.py checks IDs against FIND
 
 from __future__ import annotations
 
-from audit.rules import chain, coverage, crypto, keys, names, parsing, tls, validity
+from audit.rules import chain, coverage, crypto, hoststore, keys, names, parsing, tls, validity
 from audit.rules.base import Rule
 
 REGISTRY: tuple[Rule, ...] = (
@@ -18,6 +18,7 @@ REGISTRY: tuple[Rule, ...] = (
     *names.RULES,
     *crypto.RULES,
     *tls.RULES,
+    *hoststore.RULES,
 )
 
 BY_ID: dict[str, Rule] = {r.id: r for r in REGISTRY}

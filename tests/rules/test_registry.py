@@ -46,7 +46,6 @@ DEFERRED: dict[str, str] = {
     "LEGACY_PROTOCOL": "issue 4 (listeners)",
     "CERT_NOT_RELOADED": "issue 4 (listeners)",
     "KEY_MISMATCH": "issue 4 (listeners)",
-    "CA_BUNDLE_MISSING": "a later issue (host trust stores)",
     "CERTBOT_TIMER_INACTIVE": "a later issue (renewal)",
     "CERTBOT_RENEWAL_FAILING": "a later issue (renewal)",
     "RENEWAL_NOT_AUTOMATED": "a later issue (renewal)",
@@ -106,6 +105,7 @@ def test_metadata(rule: Rule) -> None:
 
 def _host(outcome: HostOutcome = HostOutcome.OK, **kw) -> HostResult:  # type: ignore[no-untyped-def]
     host = Host(name="db1", address="10.0.0.9", port=2222, user="audit")
+    kw.setdefault("ca_bundles", ("/etc/ssl/certs/ca-certificates.crt",))
     return HostResult(host=host, outcome=outcome, detail=f"{outcome.value} (test)", **kw)
 
 
@@ -171,6 +171,7 @@ POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
             ]
         )
     ],
+    "CA_BUNDLE_MISSING": [_on_host(HostOutcome.OK, ca_bundles=())],
     "HOST_UNREACHABLE": [_on_host(HostOutcome.UNREACHABLE)],
     "HOST_AUTH_FAILED": [_on_host(HostOutcome.AUTH_FAILED)],
     "HOST_KEY_MISMATCH": [_on_host(HostOutcome.KEY_MISMATCH)],
