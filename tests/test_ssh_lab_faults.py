@@ -96,3 +96,34 @@ def test_login_shell_that_hangs_ends_failed_within_the_deadline(make_lab):
         assert time.monotonic() - started < 3.0 + 3.0
         assert result.outcome is HostOutcome.FAILED
         assert "logged in" in result.detail
+
+
+def test_jump_host_from_ssh_config_is_held_to_the_same_policy(make_lab, tmp_path):
+    marker = tmp_path / "jump-proxy-command-ran"
+    with make_lab(["jump", "inner"]) as lab:
+        jump, inner = lab.hosts["jump"], lab.hosts["inner"]
+        config = tmp_path / "ssh_config"
+        config.write_text(
+            f"Host {inner.address}\n"
+            f"  ProxyJump root@{jump.address}\n"
+            f"Host {jump.address}\n"
+            "  UserKnownHostsFile none\n"
+            "  StrictHostKeyChecking no\n"
+            "  ForwardAgent yes\n"
+            f"  ProxyCommand touch {marker}\n"
+            f"  IdentityFile {lab.client_key}\n"
+        )
+        results = _audit(lab, Path(lab.known_hosts), ssh_config=[str(config)])
+        assert results["inner"].outcome is HostOutcome.OK, results["inner"].detail
+        assert not marker.exists(), "a ProxyCommand for the jump host was executed"
+        # the target really went through the jump host: stop the jump host, it fails
+        lab.stop_sshd("jump")
+        results = _audit(lab, Path(lab.known_hosts), ssh_config=[str(config)])
+        assert results["inner"].outcome is HostOutcome.UNREACHABLE
+        assert "jump host" in results["inner"].detail
+        lab.start_sshd("jump")
+        # a changed key on the jump host stops the audit of the host behind it
+        lab.regenerate_host_key("jump")
+        results = _audit(lab, Path(lab.known_hosts), ssh_config=[str(config)])
+        assert results["inner"].outcome is HostOutcome.KEY_MISMATCH
+        assert "jump host" in results["inner"].detail

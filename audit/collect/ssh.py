@@ -99,7 +99,12 @@ class _Client(asyncssh.SSHClient):
         return False
 
 
-def _connect_kwargs(host: Host, options: SshOptions, known: KnownHosts) -> dict[str, object]:
+def _connect_kwargs(
+    host: Host,
+    options: SshOptions,
+    known: KnownHosts,
+    tunnel: asyncssh.SSHClientConnection | None = None,
+) -> dict[str, object]:
     keys: list[str] = []
     if host.key_file:
         keys.append(host.key_file)
@@ -109,6 +114,7 @@ def _connect_kwargs(host: Host, options: SshOptions, known: KnownHosts) -> dict[
         "agent_forwarding": False,
         "x11_forwarding": False,
         "proxy_command": None,  # never execute a command to connect
+        "tunnel": tunnel,  # None also overrides ssh_config's ProxyJump (see jump_hops)
         "connect_timeout": options.connect_timeout,
         "login_timeout": options.connect_timeout,
         "preferred_auth": "publickey",
@@ -212,6 +218,92 @@ def _needs_privilege_fallback(transcript: _Transcript, collected: Collected) -> 
     return not collected.complete and not collected.certificates and b"sudo" in text
 
 
+def jump_hops(host: Host, options: SshOptions) -> list[Host]:
+    """The ProxyJump chain ssh_config gives for this host, first hop first.
+
+    asyncssh would open these itself with default options (known_hosts, forwarding and
+    ProxyCommand from ssh_config), so we resolve the chain and open every hop ourselves
+    with the same fail-closed policy as the target.
+    """
+    kwargs: dict[str, object] = {"host": host.address}
+    if options.ssh_config is not None:
+        kwargs["config"] = list(options.ssh_config)
+    try:  # only reads the config; connects nothing
+        resolved = asyncssh.SSHClientConnectionOptions(known_hosts=None, **kwargs)  # type: ignore[arg-type]
+    except Exception:
+        return []
+    chain = resolved.tunnel
+    if not isinstance(chain, str) or chain.strip().lower() in ("", "none"):
+        return []
+    hops = []
+    for hop in chain.split(","):
+        user, _, where = hop.strip().rpartition("@")
+        address, port = where, None
+        if where.count(":") == 1:
+            address, _, port_text = where.partition(":")
+            port = int(port_text) if port_text.isdigit() else None
+        hops.append(Host(name=f"jump host {where}", address=address, port=port, user=user or None))
+    return hops
+
+
+async def _connect(
+    host: Host, options: SshOptions, known: KnownHosts, client: _Client
+) -> tuple[asyncssh.SSHClientConnection, list[asyncssh.SSHClientConnection]] | HostResult:
+    """Open the connection (through any jump hosts); a failure is a HostResult."""
+    jumps: list[asyncssh.SSHClientConnection] = []
+    try:
+        result = await _connect_hops(host, options, known, client, jumps)
+    except BaseException:  # the host deadline: close the hops opened so far
+        for jump in jumps:
+            jump.close()
+        raise
+    if isinstance(result, HostResult):
+        for jump in jumps:
+            jump.close()
+        return result
+    return result, jumps
+
+
+async def _connect_hops(
+    host: Host,
+    options: SshOptions,
+    known: KnownHosts,
+    client: _Client,
+    jumps: list[asyncssh.SSHClientConnection],
+) -> asyncssh.SSHClientConnection | HostResult:
+    tunnel: asyncssh.SSHClientConnection | None = None
+    for hop in [*jump_hops(host, options), host]:
+        hop_client = client if hop is host else _Client(known)
+        where = "" if hop is host else f"{hop.name}: "
+        try:
+            conn = await asyncssh.connect(
+                hop.address,
+                client_factory=lambda c=hop_client: c,  # type: ignore[misc]
+                **_connect_kwargs(hop, options, known, tunnel),
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            if hop_client.verdict == "mismatch":
+                return HostResult(
+                    host,
+                    HostOutcome.KEY_MISMATCH,
+                    f"{where}host key {hop_client.offered} differs from known_hosts "
+                    f"({known.path}): possible interception",
+                )
+            detail = f"{where}host key {hop_client.offered} is not in {known.path}"
+            return HostResult(host, HostOutcome.KEY_UNKNOWN, detail or str(exc))
+        except asyncssh.PermissionDenied as exc:
+            return HostResult(
+                host, HostOutcome.AUTH_FAILED, f"{where}authentication failed: {exc.reason}"
+            )
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
+            return HostResult(host, HostOutcome.UNREACHABLE, where + _unreachable_reason(exc))
+        if hop is not host:
+            jumps.append(conn)
+        tunnel = conn
+    assert tunnel is not None
+    return tunnel
+
+
 async def audit_host(
     host: Host,
     options: SshOptions,
@@ -227,39 +319,14 @@ async def audit_host(
     transcript = _Transcript()
     issues: list[CollectionIssue] = []
     result: HostResult | None = None
+    stack: list[asyncssh.SSHClientConnection] = []  # jump connections, closed last
     try:
         async with asyncio.timeout(options.host_timeout):
-            try:
-                conn = await asyncssh.connect(
-                    host.address,
-                    client_factory=lambda: client,
-                    **_connect_kwargs(host, options, known),
-                )
-            except asyncssh.HostKeyNotVerifiable as exc:
-                outcome = (
-                    HostOutcome.KEY_MISMATCH
-                    if client.verdict == "mismatch"
-                    else HostOutcome.KEY_UNKNOWN
-                )
-                detail = (
-                    f"host key {client.offered} differs from known_hosts ({known.path}): "
-                    "possible interception"
-                    if outcome is HostOutcome.KEY_MISMATCH
-                    else f"host key {client.offered} is not in {known.path}"
-                )
-                return HostResult(host, outcome, detail or str(exc), started, clock())
-            except asyncssh.PermissionDenied as exc:
-                return HostResult(
-                    host,
-                    HostOutcome.AUTH_FAILED,
-                    f"authentication failed: {exc.reason}",
-                    started,
-                    clock(),
-                )
-            except (TimeoutError, OSError, asyncssh.Error) as exc:
-                return HostResult(
-                    host, HostOutcome.UNREACHABLE, _unreachable_reason(exc), started, clock()
-                )
+            opened = await _connect(host, options, known, client)
+            if isinstance(opened, HostResult):
+                return replace(opened, started_at=started, finished_at=clock())
+            conn, jumps = opened
+            stack.extend(reversed(jumps))
             async with conn:
                 connected = True
 
@@ -317,6 +384,9 @@ async def audit_host(
             )
         # Cut off by the deadline (exit_status stays None): the parser reports TRUNCATED.
         return _result(host, _parse(host, transcript), issues, transcript, started, clock())
+    finally:
+        for jump in stack:
+            jump.close()
     assert result is not None
     return result
 
