@@ -627,7 +627,12 @@ def _assess(
             strict_error=(
                 _strict_error(leaf, sent, strict_store, now, servername) if strict_store else ""
             ),
-            cafile=stores.path_of(cafile_store or store or (names[0] if names else "")),
+            # diagnose against the store that answered; failing that, the user's --cafile
+            cafile=stores.path_of(
+                cafile_store
+                or store
+                or ("cafile" if stores.cafile_path else (names[0] if names else ""))
+            ),
             leaf=leaf,
         )
 

@@ -26,8 +26,14 @@ _SERVED_DATES = (
 
 def _values(ctx: CertContext) -> dict[str, str]:
     loc = ctx.location
-    values = {"path": shell_quote(loc.path), "host": loc.host, "subject": ctx.cert.subject}
+    values = {
+        "path": shell_quote(loc.path),
+        "host": loc.host,
+        "subject": ctx.cert.subject,
+        "target": loc.path,
+    }
     if loc.kind == "listener":
+        values["target"] = f"the certificate file of the service listening on {loc.path}"
         address, _, port = loc.path.rpartition(":")
         values.update(
             address=connect_address(address or loc.host),
@@ -56,7 +62,7 @@ def _where(ctx: CertContext) -> str:
     diagnose=_X509_DATES,
     fix=(
         "Renew the certificate (certbot renew, or request a new one from the issuing CA), "
-        "deploy it in place of {path} and reload the service that uses it."
+        "deploy it in place of {target} and reload the service that uses it."
     ),
 )
 def cert_expired(ctx: Context, settings: Settings) -> Iterable[Hit]:
@@ -90,7 +96,7 @@ def cert_expired(ctx: Context, settings: Settings) -> Iterable[Hit]:
     diagnose=_X509_DATES,
     fix=(
         "Renew before it expires and confirm the renewal is automated (certbot timer, "
-        "cert-manager); deploy the new certificate to {path} and reload the service."
+        "cert-manager); deploy the new certificate to {target} and reload the service."
     ),
 )
 def cert_expiring(ctx: Context, settings: Settings) -> Iterable[Hit]:
