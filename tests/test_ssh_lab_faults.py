@@ -47,8 +47,22 @@ def test_hostile_ssh_config_cannot_disable_host_keys_or_run_proxy_commands(make_
         assert not marker.exists(), "a ProxyCommand from ssh_config was executed"
 
 
-def test_become_without_sudo_reports_privilege_unavailable_and_still_collects(make_lab, tmp_path):
-    spec = HostSpec("nosudo", vars={"ansible_become": "true"})
+def test_sudo_wanting_a_password_reports_privilege_unavailable_and_still_collects(
+    make_lab, tmp_path
+):
+    # sudo here wants a password, as it does for an audit user without NOPASSWD
+    spec = HostSpec(
+        "nosudo",
+        vars={"ansible_become": "true"},
+        files=[
+            File(
+                "/opt/bin/sudo",
+                b"#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n",
+                0o755,
+            ),
+            File("/root/.bashrc", b"PATH=/opt/bin:$PATH; export PATH\n"),
+        ],
+    )
     with make_lab([spec], same_files=True) as lab:
         result = _audit(lab, Path(lab.known_hosts))["nosudo"]
         assert result.outcome is HostOutcome.PARTIAL, result.detail
