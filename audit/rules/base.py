@@ -195,3 +195,24 @@ def connect_address(address: str) -> str:
     """An address as `openssl s_client -connect` wants it before ":port" (IPv6 in brackets)."""
     bare = address.strip("[]")
     return shell_quote(f"[{bare}]" if ":" in bare else bare)
+
+
+def cert_values(ctx: CertContext) -> dict[str, str]:
+    """Template values for a certificate at its location: `path`, `target` (what a fix
+    should name), and for a served certificate `address`, `port`, `servername`."""
+    loc = ctx.location
+    values = {
+        "path": shell_quote(loc.path),
+        "host": loc.host,
+        "subject": ctx.cert.subject,
+        "target": loc.path,
+    }
+    if loc.kind == "listener":
+        address, _, port = loc.path.rpartition(":")
+        values.update(
+            target=f"the certificate file of the service listening on {loc.path}",
+            address=connect_address(address or loc.host),
+            port=port,
+            servername=shell_quote(loc.servername or address or loc.host),
+        )
+    return values

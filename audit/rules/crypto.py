@@ -16,9 +16,8 @@ from audit.rules.base import (
     Hit,
     Scope,
     Settings,
-    connect_address,
+    cert_values,
     rule,
-    shell_quote,
 )
 
 MIN_BITS = {"RSA": 2048, "DSA": 2048, "EC": 256}
@@ -42,16 +41,7 @@ def _served(ctx: CertContext) -> bool:
 
 
 def _values(ctx: CertContext, fields: str) -> dict[str, str]:
-    loc = ctx.location
-    values = {"path": shell_quote(loc.path), "fields": fields, "host": loc.host}
-    if _served(ctx):
-        address, _, port = loc.path.rpartition(":")
-        values.update(
-            address=connect_address(address or loc.host),
-            port=port,
-            servername=shell_quote(loc.servername or address or loc.host),
-        )
-    return values
+    return {**cert_values(ctx), "fields": fields}
 
 
 def _diagnose(ctx: CertContext) -> str | None:
@@ -111,7 +101,7 @@ def weak_key(ctx: Context, settings: Settings) -> Iterable[Hit]:
     diagnose=_FILE_TEXT,
     fix=(
         "Reissue it with a SHA-256 signature (current CAs do by default; openssl: -sha256) "
-        "and replace {path}; if the weak signature is on an intermediate, get the CA's "
+        "and replace {target}; if the weak signature is on an intermediate, get the CA's "
         "current intermediate and serve that instead."
     ),
 )
@@ -144,7 +134,7 @@ def weak_signature(ctx: Context, settings: Settings) -> Iterable[Hit]:
     diagnose=_FILE_TEXT,
     fix=(
         "Reissue it with a validity of at most {max_days} days (Let's Encrypt issues 90-day "
-        "certificates) and automate the renewal; replace {path} and reload the service."
+        "certificates) and automate the renewal; replace {target} and reload the service."
     ),
 )
 def validity_too_long(ctx: Context, settings: Settings) -> Iterable[Hit]:

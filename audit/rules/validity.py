@@ -11,10 +11,9 @@ from audit.rules.base import (
     Hit,
     Scope,
     Settings,
-    connect_address,
+    cert_values,
     days_between,
     rule,
-    shell_quote,
 )
 
 _X509_DATES = "openssl x509 -noout -subject -dates -in {path}"
@@ -25,22 +24,7 @@ _SERVED_DATES = (
 
 
 def _values(ctx: CertContext) -> dict[str, str]:
-    loc = ctx.location
-    values = {
-        "path": shell_quote(loc.path),
-        "host": loc.host,
-        "subject": ctx.cert.subject,
-        "target": loc.path,
-    }
-    if loc.kind == "listener":
-        values["target"] = f"the certificate file of the service listening on {loc.path}"
-        address, _, port = loc.path.rpartition(":")
-        values.update(
-            address=connect_address(address or loc.host),
-            port=port,
-            servername=shell_quote(loc.servername or address or loc.host),
-        )
-    return values
+    return cert_values(ctx)
 
 
 def _diagnose_for(ctx: CertContext) -> str | None:
