@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import Severity
-from audit.rules.base import Context, HostContext, Hit, Scope, Settings, rule
+from audit.rules.base import Context, Hit, HostContext, Scope, Settings, rule
 
 STANDARD_BUNDLES = (
     "/etc/ssl/certs/ca-certificates.crt",
