@@ -19,6 +19,7 @@ double quote, newline), after control characters have been made visible.
 from __future__ import annotations
 
 import posixpath
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
@@ -64,7 +65,9 @@ def _name_fields(cert: CertInfo) -> dict[str, str]:
     out = {f"{side}_{short}": "" for side in ("subject", "issuer") for short, _ in _NAME_FIELDS}
     out["subject_CN"] = cert.common_name or ""
     try:
-        parsed = x509.load_der_x509_certificate(cert.der)
+        with warnings.catch_warnings():  # non-positive serials: CertInfo.warnings says so
+            warnings.simplefilter("ignore")
+            parsed = x509.load_der_x509_certificate(cert.der)
     except Exception:  # the model already carries what could be read
         return out
     for side, name in (("subject", parsed.subject), ("issuer", parsed.issuer)):
