@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from audit.collect.listeners import config_for_probe
 from audit.model import CertInfo, CertLocation, Finding, HostResult, Listener, Severity, TlsProbe
 from audit.rules import REGISTRY
 from audit.rules.base import (
@@ -27,7 +28,13 @@ from audit.rules.base import (
     Settings,
     render,
 )
-from audit.trust import TrustStores, assess_chain
+from audit.trust import (
+    TrustStores,
+    assess_chain,
+    default_stores,
+    fleet_intermediates,
+    host_store,
+)
 
 NOT_DEPLOYED_KINDS = frozenset({"ca_bundle", "archive"})
 """Locations whose certificates are not deployed certs (trust stores, certbot archive)."""
@@ -227,19 +234,23 @@ def endpoint_context(
     expected_name: str | None = None,
     expects_tls: bool = True,
     intermediates: Sequence[CertInfo] = (),
+    check_name: bool = True,
 ) -> EndpointContext:
     """One probe with its chain verdict (None when no certificate was received).
 
     expected_name defaults to the SNI name sent; intermediates are fleet-collected CA
     certificates (trust.fleet_intermediates) that tell "incomplete" from "untrusted".
+    check_name=False: the name was only explored (taken from some certificate on the host),
+    nobody declared that clients use it here, so the leaf is not held to it.
     """
+    name = (expected_name or probe.servername) if check_name else None
     verdict = None
     if probe.chain:
         verdict = assess_chain(
             probe.chain,
             now=now,
             stores=stores,
-            servername=expected_name or probe.servername,
+            servername=name,
             intermediates=intermediates,
         )
     return EndpointContext(
@@ -247,7 +258,7 @@ def endpoint_context(
         listener=listener,
         verdict=verdict,
         expects_tls=listener.expects_tls if listener is not None else expects_tls,
-        expected_name=expected_name or probe.servername,
+        expected_name=name,
     )
 
 
@@ -314,6 +325,88 @@ def served_cert_contexts(endpoints: Sequence[EndpointContext]) -> list[CertConte
             )
             out.append(CertContext(cert=cert, location=location, served=True))
     return out
+
+
+def listener_for_probe(result: HostResult, listener: Listener, probe: TlsProbe) -> Listener:
+    """The listener as `probe` saw it: when several configured server blocks share the port,
+    the one answering the probe's SNI name supplies the config file, line and certificate."""
+    config = config_for_probe(result.tls_configs, listener, probe)
+    if config is None or config.cert_file is None or config.cert_file == listener.cert_file:
+        return listener
+    tls = any(x.tls for x in config.listens if x.port == listener.port)
+    if not tls or not config.cert_config_file:
+        return listener
+    return replace(
+        listener,
+        config_file=config.cert_config_file,
+        config_line=config.cert_config_line,
+        cert_file=config.cert_file,
+        server=config.server,
+    )
+
+
+def _distinct(probes: Sequence[TlsProbe]) -> list[TlsProbe]:
+    """A listener's probes without outside-view repeats: a direct probe that saw exactly
+    what the SSH probe saw for the same name adds nothing but duplicate findings."""
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for p in probes:
+        key = (p.servername, p.status, p.protocol, tuple(c.sha256 for c in p.chain), p.error)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(p)
+    return out
+
+
+def fleet_evidence(
+    hosts: Sequence[HostResult],
+    *,
+    now: datetime,
+    cafile: str | None = None,
+    stores: TrustStores | None = None,
+) -> Evidence:
+    """What a fleet run hands the rules: every host; an endpoint context per probe of every
+    listener, judged against Mozilla's roots, the --cafile and that host's own CA bundle,
+    with the fleet's intermediates; and the certificates listeners serve that no host holds
+    in a file (the ones in files are judged there, flagged served, never twice).
+
+    `stores` replaces the Mozilla/--cafile part (tests); each host's own store is added.
+    Raises OSError when the cafile cannot be read.
+    """
+    base = stores if stores is not None else default_stores(cafile)
+    intermediates = fleet_intermediates(hosts)
+    endpoints: list[EndpointContext] = []
+    for r in hosts:
+        if not r.listeners:
+            continue
+        stores = replace(
+            base,
+            host=host_store(r),
+            host_path=r.ca_bundles[0] if r.ca_bundles else "",
+        )
+        for listener in r.listeners:
+            for probe in _distinct(listener.probes):
+                seen_as = listener_for_probe(r, listener, probe)
+                declared = (probe.servername or "").lower() in listener.server_names
+                endpoints.append(
+                    endpoint_context(
+                        probe,
+                        stores=stores,
+                        now=now,
+                        listener=seen_as,
+                        intermediates=intermediates,
+                        expects_tls=listener.expects_tls,
+                        check_name=declared,
+                    )
+                )
+    stored = {f.cert.sha256 for r in hosts for f in r.certificates}
+    extra: dict[tuple[str, str, str], CertContext] = {}
+    for ctx in served_cert_contexts(endpoints):
+        if ctx.cert.sha256 in stored:
+            continue
+        extra.setdefault((ctx.location.host, ctx.location.path, ctx.cert.sha256), ctx)
+    return Evidence(hosts=hosts, endpoints=endpoints, extra_certs=list(extra.values()))
 
 
 def _mark_publicly_trusted(

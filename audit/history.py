@@ -53,6 +53,7 @@ from audit.model import (
     CertInfo,
     CertLocation,
     CollectionIssue,
+    ConfigListen,
     Finding,
     FoundCert,
     Host,
@@ -63,6 +64,7 @@ from audit.model import (
     Listener,
     ProbeStatus,
     Severity,
+    TlsConfig,
     TlsProbe,
     Unparseable,
 )
@@ -300,7 +302,36 @@ _SCHEMA_1: tuple[str, ...] = (
         JOIN certificates c ON c.pk = pc.cert_pk""",
 )
 
-MIGRATIONS: list[Migration] = [_SCHEMA_1]
+_SCHEMA_2: tuple[str, ...] = (
+    # Listeners (issue 4): how a listener maps to configuration, and how probing went.
+    "ALTER TABLE listeners ADD COLUMN server TEXT",
+    "ALTER TABLE listeners ADD COLUMN server_names TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE listeners ADD COLUMN starttls TEXT",
+    "ALTER TABLE listeners ADD COLUMN legacy_protocol TEXT",
+    "ALTER TABLE listeners ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",
+    """CREATE TABLE tls_configs (
+        host_pk INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        server TEXT NOT NULL,
+        file TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        listens TEXT NOT NULL,
+        server_names TEXT NOT NULL,
+        cert_file TEXT,
+        cert_config_file TEXT,
+        cert_config_line INTEGER,
+        key_file TEXT,
+        key_config_file TEXT,
+        key_config_line INTEGER,
+        chain_file TEXT,
+        key_sha256 TEXT NOT NULL,
+        key_check TEXT NOT NULL,
+        PRIMARY KEY (host_pk, seq)
+    ) WITHOUT ROWID""",
+)
+
+MIGRATIONS: list[Migration] = [_SCHEMA_1, _SCHEMA_2]
 """Migration N (1-based) takes the schema from user_version N-1 to N. Append only."""
 
 
@@ -789,6 +820,22 @@ class History:
             )
             for i, listener in enumerate(result.listeners):
                 self._store_listener(conn, host_pk, i, listener)
+            conn.executemany(
+                "INSERT INTO tls_configs (host_pk, seq, host, server, file, line, listens,"
+                " server_names, cert_file, cert_config_file, cert_config_line, key_file,"
+                " key_config_file, key_config_line, chain_file, key_sha256, key_check)"
+                f" VALUES ({_marks(17)})",
+                [
+                    _bind(
+                        host_pk, i, t.host, t.server, t.file, t.line,
+                        _json([x.address, x.port, x.tls, x.file, x.line] for x in t.listens),
+                        _json(t.server_names), t.cert_file, t.cert_config_file,
+                        t.cert_config_line, t.key_file, t.key_config_file, t.key_config_line,
+                        t.chain_file, t.key_sha256, t.key_check,
+                    )
+                    for i, t in enumerate(result.tls_configs)
+                ],
+            )  # fmt: skip
 
     def _store_cert(self, cert: CertInfo) -> tuple[int, str | None]:
         """Make sure the certificate is stored; returns its pk and the occurrence's variant.
@@ -826,10 +873,12 @@ class History:
     ) -> None:
         cur = conn.execute(
             "INSERT INTO listeners (host_pk, seq, host, address, port, process, expects_tls,"
-            f" config_file, config_line, cert_file) VALUES ({_marks(10)})",
+            " config_file, config_line, cert_file, server, server_names, starttls,"
+            f" legacy_protocol, notes) VALUES ({_marks(15)})",
             _bind(
                 host_pk, seq, li.host, li.address, li.port, li.process, int(li.expects_tls),
-                li.config_file, li.config_line, li.cert_file,
+                li.config_file, li.config_line, li.cert_file, li.server,
+                _json(li.server_names), li.starttls, li.legacy_protocol, _json(li.notes),
             ),
         )  # fmt: skip
         listener_pk = cur.lastrowid
@@ -1039,6 +1088,36 @@ class History:
         ):
             bundles[pk].append(path)
         listeners = self._load_listeners(run_id, cert)
+        configs: dict[int, list[TlsConfig]] = defaultdict(list)
+        for r in self._query(
+            "SELECT t.host_pk, t.host, t.server, t.file, t.line, t.listens, t.server_names,"
+            " t.cert_file, t.cert_config_file, t.cert_config_line, t.key_file,"
+            " t.key_config_file, t.key_config_line, t.chain_file, t.key_sha256, t.key_check"
+            " FROM tls_configs t " + host_join,
+            (run_id,),
+        ):
+            configs[r[0]].append(
+                TlsConfig(
+                    host=r[1],
+                    server=r[2],
+                    file=r[3],
+                    line=r[4],
+                    listens=tuple(
+                        ConfigListen(a, int(p), bool(t), f, int(n))
+                        for a, p, t, f, n in json.loads(r[5])
+                    ),
+                    server_names=_strs(r[6]),
+                    cert_file=r[7],
+                    cert_config_file=r[8],
+                    cert_config_line=r[9],
+                    key_file=r[10],
+                    key_config_file=r[11],
+                    key_config_line=r[12],
+                    chain_file=r[13],
+                    key_sha256=r[14],
+                    key_check=r[15],
+                )
+            )
 
         hosts = []
         for row in self._query(
@@ -1076,6 +1155,7 @@ class History:
                     issues=tuple(issues.get(pk, ())),
                     ca_bundles=tuple(bundles.get(pk, ())),
                     listeners=tuple(listeners.get(pk, ())),
+                    tls_configs=tuple(configs.get(pk, ())),
                     bytes_received=row[17],
                     facts=tuple((k, v) for k, v in json.loads(row[18])),
                 )
@@ -1168,7 +1248,8 @@ class History:
         listeners: dict[int, list[Listener]] = defaultdict(list)
         for r in self._query(
             "SELECT l.host_pk, l.pk, l.host, l.address, l.port, l.process, l.expects_tls,"
-            " l.config_file, l.config_line, l.cert_file FROM listeners l"
+            " l.config_file, l.config_line, l.cert_file, l.server, l.server_names, l.starttls,"
+            " l.legacy_protocol, l.notes FROM listeners l"
             " JOIN hosts h ON h.pk = l.host_pk WHERE h.run_id = ? ORDER BY l.host_pk, l.seq",
             (run_id,),
         ):
@@ -1183,6 +1264,11 @@ class History:
                     config_file=r[7],
                     config_line=r[8],
                     cert_file=r[9],
+                    server=r[10],
+                    server_names=_strs(r[11]),
+                    starttls=r[12],
+                    legacy_protocol=r[13],
+                    notes=_strs(r[14]),
                 )
             )
         return listeners

@@ -230,6 +230,9 @@ class HostResult:
     ca_bundles: tuple[str, ...] = ()
     """Paths of system CA bundles present on the host."""
     listeners: tuple[Listener, ...] = ()
+    """Listening TCP sockets, each with what probing it found (issue 4)."""
+    tls_configs: tuple[TlsConfig, ...] = ()
+    """TLS server blocks read from nginx, Apache and HAProxy configuration on the host."""
     bytes_received: int = 0
     facts: tuple[tuple[str, str], ...] = ()
     """Small key/value facts reported by the remote script (os, shell, privilege)."""
@@ -319,8 +322,69 @@ class Listener:
     """Well-known TLS port, `listen ... ssl`, or certaudit_tls_ports."""
     probes: tuple[TlsProbe, ...] = ()
     config_file: str | None = None
+    """The configuration file that names this listener's certificate (or its listen line)."""
     config_line: int | None = None
+    """Line of the certificate directive in config_file (of the listen line when the
+    configuration does not turn TLS on for the port)."""
     cert_file: str | None = None
+    """The certificate file that configuration names."""
+    server: str | None = None
+    """Which server's configuration maps it: "nginx", "apache", "haproxy" (None: unmapped)."""
+    server_names: tuple[str, ...] = ()
+    """Names clients are declared to use here (certaudit_tls_names, server_name /
+    ServerName, SANs of the configured certificate): a served certificate must cover them.
+    Probes with other names (taken from certificates found on the host) only explore."""
+    starttls: str | None = None
+    """Plaintext preamble used before the handshake: "smtp", "imap", "pop3", "postgres"."""
+    legacy_protocol: str | None = None
+    """"TLSv1" or "TLSv1.1" when a handshake offering nothing newer succeeded."""
+    notes: tuple[str, ...] = ()
+    """How probing went where it matters (forwarding refused, legacy check unavailable...)."""
+
+
+@dataclass(frozen=True)
+class ConfigListen:
+    """One address a configured server block listens on (nginx `listen`, Apache
+    `<VirtualHost>`, HAProxy `bind`)."""
+
+    address: str
+    """"" or "*" for any address, else the address as written."""
+    port: int
+    tls: bool
+    """The configuration turns TLS on for it (`listen ... ssl`, SSLEngine on, `bind ... ssl`)."""
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """A server block that serves (or names) TLS material, as read from configuration on
+    the host. Files are only read there; nothing is run to obtain it."""
+
+    host: str
+    server: str
+    """"nginx", "apache" or "haproxy"."""
+    file: str
+    """File where the block starts."""
+    line: int
+    listens: tuple[ConfigListen, ...] = ()
+    server_names: tuple[str, ...] = ()
+    """server_name / ServerName / ServerAlias entries usable as SNI (no wildcards or regexes)."""
+    cert_file: str | None = None
+    cert_config_file: str | None = None
+    """Where the certificate directive is (an included snippet, or the http-level default)."""
+    cert_config_line: int | None = None
+    key_file: str | None = None
+    key_config_file: str | None = None
+    key_config_line: int | None = None
+    chain_file: str | None = None
+    """Apache SSLCertificateChainFile."""
+    key_sha256: str = ""
+    """SHA-256 of the public key derived from key_file, computed on the host (the key never
+    leaves it); compare with CertInfo.public_key_sha256."""
+    key_check: str = ""
+    """How deriving it went: "ok", "no_openssl", "unreadable", "missing", "failed", or "" when
+    no key is configured."""
 
 
 @dataclass(frozen=True)

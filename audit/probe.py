@@ -21,6 +21,15 @@ What the handshake itself does not say, the probe reads off the wire:
 - under TLS 1.3 the client finishes its handshake before the server has judged the (empty)
   client certificate; when a CertificateRequest was seen, the probe reads once more, briefly,
   to surface the certificate_required alert that follows.
+
+STARTTLS (`starttls="smtp" | "imap" | "pop3" | "postgres"`) runs the protocol's plaintext
+preamble on the same stream, then hands it to the handshake; a server that does not offer
+the upgrade is a PLAINTEXT answer with what it said.
+
+`probe_listeners` probes every listener of one host (collect.listeners plans them): through
+the host's SSH connection and, when asked or when the host's sshd prohibits forwarding,
+straight from the runner; under a global and a per-host cap on handshakes in flight, each
+with its own overall deadline, all within what is left of the host's deadline.
 """
 
 from __future__ import annotations
@@ -28,18 +37,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import re
 import ssl
+import struct
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
 from audit.certparse import load_der
-from audit.model import CertInfo, ProbeStatus, TlsProbe
+from audit.collect.listeners import (
+    ChannelOpener,
+    ForwardingProhibited,
+    ListenerPlan,
+    ProbeReport,
+)
+from audit.model import (
+    CertInfo,
+    CollectionIssue,
+    Host,
+    IssueReason,
+    Listener,
+    ProbeStatus,
+    TlsProbe,
+)
 
 OpenStream = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 """An async callable returning a connected (reader, writer) pair of byte streams:
@@ -529,11 +554,13 @@ async def probe_tls(
     deadline: float = 5.0,
     alpn: Sequence[str] = ("h2", "http/1.1"),
     max_version: ssl.TLSVersion | None = None,
+    starttls: str | None = None,
 ) -> TlsProbe:
     """One handshake against address:port with SNI `servername`. Never raises.
 
-    `deadline` bounds the whole probe (connect, handshake, the post-handshake read), so
-    a tarpit or a server trickling a byte at a time cannot hold it longer.
+    `deadline` bounds the whole probe (connect, STARTTLS preamble, handshake, the
+    post-handshake read), so a tarpit or a server trickling a byte at a time cannot hold it
+    longer. `starttls` names the plaintext protocol to upgrade first (STARTTLS_PROTOCOLS).
     """
     started = time.monotonic()
     fields: dict[str, object] = {}
@@ -547,6 +574,9 @@ async def probe_tls(
                 raise
             except Exception as exc:
                 raise _connect_outcome(exc) from None
+            if starttls:
+                phase[0] = f"{starttls} STARTTLS preamble"
+                await _starttls(reader, writer, starttls, started + deadline)
             phase[0] = "waiting for the server's handshake"
             fields = await _handshake(
                 reader, writer, servername, alpn, max_version, started + deadline, phase
@@ -791,6 +821,7 @@ async def probe_direct(
     host: str | None = None,
     alpn: Sequence[str] = ("h2", "http/1.1"),
     max_version: ssl.TLSVersion | None = None,
+    starttls: str | None = None,
 ) -> TlsProbe:
     """Probe address:port over a plain TCP connection from this machine."""
 
@@ -807,4 +838,367 @@ async def probe_direct(
         deadline=deadline,
         alpn=alpn,
         max_version=max_version,
+        starttls=starttls,
     )
+
+
+# ---------------------------------------------------------------------------
+# STARTTLS: the plaintext preamble that upgrades a connection to TLS
+
+STARTTLS_PROTOCOLS = ("smtp", "imap", "pop3", "postgres")
+
+_POSTGRES_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+_MAX_PREAMBLE = 64 * 1024
+_GREETING_WAIT = 3.0
+"""Seconds to wait for a greeting before taking the silence as a server that speaks TLS
+at once (implicit TLS on a STARTTLS port): the handshake is then tried directly."""
+
+
+class _Lines:
+    """Lines from a stream, with a cap on what a peer may send before TLS."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+        self.buffer = bytearray()
+        self.total = 0
+
+    async def line(self) -> bytes:
+        while b"\n" not in self.buffer:
+            data = await self.reader.read(READ_CHUNK)
+            if not data:
+                said = printable(bytes(self.buffer)) if self.buffer else "nothing"
+                raise _Outcome(
+                    ProbeStatus.CLOSED if not self.total else ProbeStatus.PLAINTEXT,
+                    f"the server closed the connection during STARTTLS (it said {said})",
+                )
+            self.total += len(data)
+            if self.total > _MAX_PREAMBLE:
+                raise _Outcome(
+                    ProbeStatus.PLAINTEXT, "the server sent too much before STARTTLS completed"
+                )
+            self.buffer += data
+        end = self.buffer.index(b"\n") + 1
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        return line
+
+    async def smtp_reply(self) -> tuple[bytes, bytes]:
+        """(code, all lines) of one SMTP reply ("250-..." lines up to "250 ...")."""
+        lines = []
+        while True:
+            line = await self.line()
+            lines.append(line)
+            if not line[:3].isdigit() or line[3:4] != b"-":  # "250 x" ends it; junk too
+                return line[:3], b"".join(lines)
+
+
+async def _first_bytes_wait(reader: asyncio.StreamReader, lines: _Lines, until: float) -> bool:
+    """Wait for the greeting's first bytes; False when the server stays silent."""
+    wait = max(0.05, min(_GREETING_WAIT, until - time.monotonic() - 0.5))
+    try:
+        data = await asyncio.wait_for(reader.read(READ_CHUNK), wait)
+    except TimeoutError:
+        return False
+    if not data:
+        raise _Outcome(ProbeStatus.CLOSED, "the server closed the connection without a greeting")
+    lines.buffer += data
+    lines.total += len(data)
+    return True
+
+
+def _refused(protocol: str, what: str, said: bytes) -> _Outcome:
+    return _Outcome(ProbeStatus.PLAINTEXT, f"{protocol.upper()}: {what} ({printable(said)})")
+
+
+async def _starttls(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, protocol: str, until: float
+) -> None:
+    """Run the plaintext preamble of `protocol`; raises _Outcome when there is no upgrade."""
+    lines = _Lines(reader)
+    if protocol == "postgres":
+        writer.write(_POSTGRES_SSL_REQUEST)
+        await writer.drain()
+        answer = await reader.read(1)
+        if answer == b"S":
+            return
+        if answer == b"N":
+            raise _Outcome(
+                ProbeStatus.PLAINTEXT, "PostgreSQL answered the SSLRequest with N: TLS is off"
+            )
+        if not answer:
+            raise _Outcome(ProbeStatus.CLOSED, "the server closed the connection on SSLRequest")
+        more = b""
+        with contextlib.suppress(Exception):
+            more = await asyncio.wait_for(reader.read(READ_CHUNK), 0.2)
+        raise _refused(protocol, "not a PostgreSQL SSLRequest answer", answer + more)
+    if protocol not in STARTTLS_PROTOCOLS:
+        raise _Outcome(ProbeStatus.HANDSHAKE_FAILED, f"unknown STARTTLS protocol {protocol!r}")
+    if not await _first_bytes_wait(reader, lines, until):
+        return  # silent: perhaps implicit TLS; the handshake will tell
+    if lines.buffer[:1] in (b"\x15", b"\x16"):  # an alert or handshake record, unasked
+        raise _Outcome(
+            ProbeStatus.HANDSHAKE_FAILED, "the server sent TLS records before any ClientHello"
+        )
+    if protocol == "smtp":
+        code, said = await lines.smtp_reply()
+        if code != b"220":
+            raise _refused(protocol, "unexpected greeting", said)
+        writer.write(b"EHLO certaudit.invalid\r\n")
+        await writer.drain()
+        code, said = await lines.smtp_reply()
+        if code != b"250":
+            raise _refused(protocol, "EHLO refused", said)
+        if not re.search(rb"^250[ -]STARTTLS\b", said.upper(), re.M):
+            raise _refused(protocol, "the server does not offer STARTTLS", said)
+        writer.write(b"STARTTLS\r\n")
+        await writer.drain()
+        code, said = await lines.smtp_reply()
+        if code != b"220":
+            raise _refused(protocol, "STARTTLS refused", said)
+    elif protocol == "imap":
+        said = await lines.line()
+        if not said.upper().startswith((b"* OK", b"* PREAUTH")):
+            raise _refused(protocol, "unexpected greeting", said)
+        writer.write(b"ca1 STARTTLS\r\n")
+        await writer.drain()
+        while True:
+            said = await lines.line()
+            if said.startswith(b"ca1 "):
+                break
+        if not said.upper().startswith(b"CA1 OK"):
+            raise _refused(protocol, "STARTTLS refused", said)
+    else:  # pop3
+        said = await lines.line()
+        if not said.startswith(b"+OK"):
+            raise _refused(protocol, "unexpected greeting", said)
+        writer.write(b"STLS\r\n")
+        await writer.drain()
+        said = await lines.line()
+        if not said.startswith(b"+OK"):
+            raise _refused(protocol, "STLS refused", said)
+    if lines.buffer:
+        raise _Outcome(
+            ProbeStatus.HANDSHAKE_FAILED,
+            f"the server sent data after accepting STARTTLS ({printable(bytes(lines.buffer))})",
+        )
+
+
+# ---------------------------------------------------------------------------
+# Every listener of one host
+
+LEGACY_PROTOCOLS = ("TLSv1", "TLSv1.1")
+_SPEAKS_TLS = (ProbeStatus.TLS, ProbeStatus.CLIENT_CERT_REQUIRED, ProbeStatus.HANDSHAKE_FAILED)
+_COMPLETED = (ProbeStatus.TLS, ProbeStatus.CLIENT_CERT_REQUIRED)
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How listeners are probed. Built by the CLI (or defaults), passed down."""
+
+    enabled: bool = True
+    deadline: float = 5.0
+    """Overall seconds for one handshake (connect, STARTTLS, handshake): a tarpit that
+    trickles bytes cannot hold a slot longer."""
+    per_host: int = 8
+    """Handshakes in flight on one host."""
+    concurrency: int = 64
+    """Handshakes in flight across the fleet (the runner shares one gate)."""
+    legacy: bool = True
+    """Also ask every TLS listener whether it still accepts TLS 1.0/1.1."""
+
+
+@functools.lru_cache(maxsize=1)
+def legacy_offer_problem() -> str | None:
+    """Why this runner cannot offer TLS 1.0/1.1 (None when it can).
+
+    The legacy probe caps the offer at TLS 1.1 with @SECLEVEL=0; some OpenSSL builds have
+    the old protocols compiled out, and then a "refused" would be a lie about the server.
+    """
+    try:
+        ctx = client_context((), ssl.TLSVersion.TLSv1_1)
+    except (ssl.SSLError, ValueError) as exc:
+        return f"this runner's {ssl.OPENSSL_VERSION} cannot build a TLS 1.1 client: {exc}"
+    if ctx.maximum_version != ssl.TLSVersion.TLSv1_1:
+        return f"this runner's {ssl.OPENSSL_VERSION} cannot cap a client at TLS 1.1"
+    obj = ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=False)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        return None  # a ClientHello went out
+    except ssl.SSLError as exc:
+        return f"this runner's {ssl.OPENSSL_VERSION} cannot offer TLS 1.0/1.1: {_ssl_reason(exc)}"
+    return None
+
+
+async def _forwarding(opener: ChannelOpener, plan: ListenerPlan, deadline: float) -> str:
+    """ "" when sshd opens direct-tcpip channels, else why it refuses."""
+    try:
+        _, writer = await asyncio.wait_for(
+            opener(plan.ssh_targets[0], plan.listener.port), deadline
+        )
+    except ForwardingProhibited as exc:
+        return str(exc) or "administratively prohibited"
+    except Exception:  # refused, timed out: the channel itself was allowed
+        return ""
+    await _close(writer)
+    return ""
+
+
+async def probe_listeners(
+    host: Host,
+    plans: Sequence[ListenerPlan],
+    opener: ChannelOpener | None,
+    budget: float,
+    *,
+    settings: ProbeSettings = ProbeSettings(),
+    gate: asyncio.Semaphore | None = None,
+) -> ProbeReport:
+    """Probe every planned listener of `host` within `budget` seconds. Never raises.
+
+    Through the SSH connection (`opener`) when there is one; straight from the runner when
+    the inventory sets certaudit_probe_direct, or as the fallback when the host's sshd
+    prohibits forwarding (said as a collection issue and a note on each listener).
+    """
+    started = time.monotonic()
+    fleet_gate = gate or asyncio.Semaphore(max(1, settings.concurrency))
+    host_gate = asyncio.Semaphore(max(1, settings.per_host))
+    issues: list[CollectionIssue] = []
+    prohibited = ""
+    if opener is not None and plans:
+        prohibited = await _forwarding(opener, plans[0], settings.deadline)
+        if prohibited:
+            issues.append(
+                CollectionIssue(
+                    host.name,
+                    "(listener probing)",
+                    IssueReason.UNSUPPORTED,
+                    f"the host's sshd prohibits TCP forwarding ({prohibited}): listeners were "
+                    "probed directly from the runner; loopback-only ones could not be probed",
+                )
+            )
+    through_ssh = opener is not None and not prohibited
+    legacy_problem = legacy_offer_problem() if settings.legacy else None
+    handshakes = [0]
+
+    async def handshake(
+        plan: ListenerPlan,
+        route: str,
+        target: str,
+        name: str | None,
+        max_version: ssl.TLSVersion | None = None,
+    ) -> TlsProbe:
+        port = plan.listener.port
+
+        async def open_stream() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            if route == "ssh":
+                assert opener is not None
+                return await opener(target, port)
+            return await asyncio.open_connection(target, port, limit=READ_CHUNK * 4)
+
+        async with host_gate, fleet_gate:
+            handshakes[0] += 1
+            probe = await probe_tls(
+                open_stream,
+                host=host.name,
+                address=plan.direct_target or target,
+                port=port,
+                servername=name,
+                via=route,
+                deadline=settings.deadline,
+                max_version=max_version,
+                starttls=plan.listener.starttls,
+            )
+        return probe
+
+    async def route_probes(plan: ListenerPlan, route: str) -> tuple[list[TlsProbe], str]:
+        targets = plan.ssh_targets if route == "ssh" else (plan.direct_target or "",)
+        first = None
+        target = targets[0]
+        for target in targets:
+            first = await handshake(plan, route, target, plan.names[0])
+            if first.status is not ProbeStatus.REFUSED:
+                break
+        assert first is not None
+        probes = [first]
+        if first.status in _SPEAKS_TLS and len(plan.names) > 1:
+            probes += await asyncio.gather(
+                *(handshake(plan, route, target, name) for name in plan.names[1:])
+            )
+        return probes, target
+
+    async def one(plan: ListenerPlan) -> Listener:
+        notes: list[str] = []
+        routes: list[str] = []
+        if through_ssh:
+            routes.append("ssh")
+        if plan.direct_target and (host.probe_direct or not through_ssh):
+            routes.append("direct")
+        if prohibited:
+            notes.append(
+                "not probed: loopback-only, and the host's sshd prohibits TCP forwarding"
+                if plan.loopback_only
+                else "probed directly from the runner: the host's sshd prohibits TCP forwarding"
+            )
+        elif not routes:
+            notes.append("not probed: loopback-only, and there is no SSH connection to go through")
+        probes: list[TlsProbe] = []
+        legacy_route: tuple[str, str] | None = None
+        for route in routes:
+            got, target = await route_probes(plan, route)
+            probes += got
+            if legacy_route is None and any(p.status in _COMPLETED for p in got):
+                legacy_route = (route, target)
+        legacy = None
+        completed = [p for p in probes if p.status in _COMPLETED]
+        if any(p.protocol in LEGACY_PROTOCOLS for p in completed):
+            legacy = next(p.protocol for p in completed if p.protocol in LEGACY_PROTOCOLS)
+        elif legacy_route is not None and settings.legacy:
+            if legacy_problem:
+                notes.append(f"TLS 1.0/1.1 not checked: {legacy_problem}")
+            else:
+                route, target = legacy_route
+                old = await handshake(
+                    plan, route, target, plan.names[0], max_version=ssl.TLSVersion.TLSv1_1
+                )
+                if old.status in _COMPLETED and old.protocol in LEGACY_PROTOCOLS:
+                    legacy = old.protocol
+        return replace(
+            plan.listener, probes=tuple(probes), legacy_protocol=legacy, notes=tuple(notes)
+        )
+
+    tasks = [asyncio.ensure_future(one(plan)) for plan in plans]
+    listeners: list[Listener] = []
+    if tasks:
+        done, pending = await asyncio.wait(tasks, timeout=max(0.0, budget))
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+    for plan, task in zip(plans, tasks, strict=True):
+        if task.done() and not task.cancelled() and task.exception() is None:
+            listeners.append(task.result())
+            continue
+        why = (
+            f"not probed: the host's deadline was reached ({budget:.0f}s left for probing)"
+            if task.cancelled()
+            else f"not probed: internal error {type(task.exception()).__name__}"
+        )
+        listeners.append(replace(plan.listener, notes=plan.listener.notes + (why,)))
+    if any(task.cancelled() for task in tasks):
+        issues.append(
+            CollectionIssue(
+                host.name,
+                "(listener probing)",
+                IssueReason.TIMEOUT,
+                "the host deadline was reached before every listener was probed",
+            )
+        )
+    elapsed = time.monotonic() - started
+    facts = (
+        ("probe_ms", f"{elapsed * 1000:.0f}"),
+        ("listeners", str(len(listeners))),
+        ("listeners_probed", str(sum(1 for li in listeners if li.probes))),
+        ("handshakes", str(handshakes[0])),
+        ("forwarding", "prohibited" if prohibited else ("yes" if through_ssh else "unused")),
+    )
+    return ProbeReport(tuple(listeners), tuple(issues), facts)

@@ -7,13 +7,16 @@ Core never prints: progress goes to an Observer the CLI injects. Results are han
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from audit.collect.hostkeys import KnownHosts
+from audit.collect.listeners import Prober
 from audit.collect.ssh import SshOptions, audit_host
 from audit.model import Host, HostOutcome, HostResult
+from audit.probe import ProbeSettings, probe_listeners
 
 
 class Observer:
@@ -36,6 +39,8 @@ class FleetOptions:
     ssh: SshOptions = SshOptions()
     concurrency: int = 64
     """Hosts in flight at once. Sized for hundreds of hosts on a small runner."""
+    probe: ProbeSettings = ProbeSettings()
+    """Listener probing: per-handshake deadline, per-host and fleet-wide caps."""
 
 
 async def audit_fleet(
@@ -48,12 +53,18 @@ async def audit_fleet(
     """Audit every host; results come back in inventory order, one per host."""
     obs = observer or Observer()
     gate = asyncio.Semaphore(max(1, options.concurrency))
+    prober: Prober | None = None
+    if options.probe.enabled:
+        handshakes = asyncio.Semaphore(max(1, options.probe.concurrency))
+        prober = functools.partial(probe_listeners, settings=options.probe, gate=handshakes)
 
     async def one(host: Host) -> HostResult:
         async with gate:
             obs.host_started(host)
             try:
-                result = await audit_host(host, options.ssh, known, hook=obs.received)
+                result = await audit_host(
+                    host, options.ssh, known, hook=obs.received, prober=prober
+                )
             except Exception as exc:  # a bug must not stop the fleet: the host says so
                 now = datetime.now(UTC)
                 result = HostResult(

@@ -8,6 +8,10 @@ Benchmarks:
             TLS server; and the in-process probe vs a bare `ssl` handshake.
   parse     certparse over Mozilla's bundle vs cryptography's own PEM loader.
   history   recording a 150-certificate host vs a bare sqlite3 insert of the same rows.
+  listeners the lab's default fleet (real nginx, STARTTLS, forwarding refused on one host):
+            listeners probed per second, the cost split between SSH (connect + collection)
+            and TLS (probing through the connection), and the per-listener probe cost vs a
+            bare `ssl` handshake from the runner to the same TLS listeners.
 
 Usage: python -m tests.bench [--hosts N] [--repeat R] [--only NAME,...]
 Needs root for the fleet benchmark (network namespaces); the others run anywhere.
@@ -304,11 +308,91 @@ def bench_history(repeat: int) -> None:
             history.finish_run(run, partial=False)
 
 
+# -------------------------------------------------------------------------- listeners
+
+
+def bench_listeners(repeat: int) -> None:
+    """Issue 4's closing figures, from the timings each HostResult carries in its facts
+    (ssh_connect_ms, collect_ms, probe_ms: measured inside audit_host)."""
+    from audit.collect.hostkeys import KnownHosts
+    from audit.collect.ssh import SshOptions
+    from audit.inventory import load_inventory
+    from audit.model import ProbeStatus
+    from audit.runner import FleetOptions, audit_fleet
+    from tests.lab.netlab import Lab, unavailable_reason
+    from tests.lab.scenarios import default_fleet
+
+    reason = unavailable_reason()
+    if reason:
+        print(f"listeners: skipped ({reason})")
+        return
+    with Lab(default_fleet(pki.utcnow()), subnet="10.250.8.0/24", bridge="calab8-br0") as lab:
+        inventory = load_inventory(lab.inventory)
+
+        def audit(concurrency: int):  # type: ignore[no-untyped-def]
+            options = FleetOptions(ssh=SshOptions(ssh_config=[]), concurrency=concurrency)
+            known = KnownHosts.load(Path(lab.known_hosts))
+            t0 = time.perf_counter()
+            results = asyncio.run(audit_fleet(inventory.hosts, known, options))
+            return time.perf_counter() - t0, results
+
+        def total(results, key: str) -> float:  # type: ignore[no-untyped-def]
+            return sum(float(dict(r.facts).get(key, 0)) for r in results) / 1000
+
+        audit(64)  # warm caches (imports, page cache on the hosts)
+        for concurrency, label in ((64, "all hosts at once"), (1, "one host at a time")):
+            runs = [audit(concurrency) for _ in range(repeat)]
+            wall = statistics.median(w for w, _ in runs)
+            results = runs[len(runs) // 2][1]
+            listeners = sum(len(r.listeners) for r in results)
+            handshakes = sum(int(dict(r.facts).get("handshakes", 0)) for r in results)
+            audited = sum(1 for r in results if r.outcome.audited)
+            connect = statistics.median(total(rs, "ssh_connect_ms") for _, rs in runs)
+            collect = statistics.median(total(rs, "collect_ms") for _, rs in runs)
+            probing = statistics.median(total(rs, "probe_ms") for _, rs in runs)
+            spent = connect + collect + probing
+            print(
+                f"listeners, {label}: {audited} hosts, {listeners} listeners, {handshakes} "
+                f"handshakes in {wall:.2f}s = {listeners / wall:.1f} listeners/s over the audit, "
+                f"{listeners / max(probing, 1e-9):.1f} listeners/s per host-second of probing"
+            )
+            print(
+                f"{'':44} host time: SSH connect {100 * connect / spent:.0f}%, collection "
+                f"{100 * collect / spent:.0f}%, TLS probing {100 * probing / spent:.0f}% "
+                f"({1000 * probing / max(1, listeners):.0f} ms per listener)"
+            )
+        targets = [
+            (p.address, p.port, p.servername)
+            for r in results
+            for li in r.listeners
+            for p in li.probes[:1]
+            if p.status is ProbeStatus.TLS and li.starttls is None and li.address != "127.0.0.1"
+        ]
+
+        def bare() -> None:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            for address, port, name in targets:
+                with socket.create_connection((address, port), timeout=5) as raw:
+                    with ctx.wrap_socket(raw, server_hostname=name):
+                        pass
+
+        per_bare = median_time(bare, repeat) / max(1, len(targets))
+        report(
+            "probe cost per listener (one host at a time)",
+            probing / max(1, listeners),
+            per_bare,
+            note="vs a bare ssl handshake from the runner",
+        )
+
+
 BENCHES = {
     "fleet": lambda a: bench_fleet(a.hosts, a.repeat),
     "check": lambda a: bench_check(a.repeat),
     "parse": lambda a: bench_parse(a.repeat),
     "history": lambda a: bench_history(a.repeat),
+    "listeners": lambda a: bench_listeners(a.repeat),
 }
 
 

@@ -33,6 +33,7 @@ from audit.model import (
     CertInfo,
     CertLocation,
     CollectionIssue,
+    ConfigListen,
     Finding,
     FoundCert,
     Host,
@@ -43,6 +44,7 @@ from audit.model import (
     Listener,
     ProbeStatus,
     Severity,
+    TlsConfig,
     TlsProbe,
     Unparseable,
 )
@@ -182,9 +184,42 @@ def rich_host(c: dict[str, CertInfo], name: str = "web01.example.test") -> HostR
                 config_file="/etc/nginx/sites-enabled/site",
                 config_line=17,
                 cert_file="/etc/ssl/site.pem",
+                server="nginx",
+                server_names=("www.example.test", "\u00e9lan.example.test"),
+                legacy_protocol="TLSv1.1",
+                notes=("probed directly: forwarding prohibited",),
             ),
-            Listener(host=name, address="127.0.0.1", port=25, probes=(failed,)),
+            Listener(host=name, address="127.0.0.1", port=25, probes=(failed,), starttls="smtp"),
             Listener(host=name, address="[::]", port=22),
+        ),
+        tls_configs=(
+            TlsConfig(
+                host=name,
+                server="nginx",
+                file="/etc/nginx/sites-enabled/site",
+                line=3,
+                listens=(
+                    ConfigListen("", 443, True, "/etc/nginx/sites-enabled/site", 4),
+                    ConfigListen("[::]", 80, False, odd_path, 5),
+                ),
+                server_names=("www.example.test",),
+                cert_file="/etc/ssl/site.pem",
+                cert_config_file="/etc/nginx/snippets/tls.conf",
+                cert_config_line=2,
+                key_file="/etc/ssl/private/site.key",
+                key_config_file="/etc/nginx/snippets/tls.conf",
+                key_config_line=3,
+                key_sha256="ab" * 32,
+                key_check="ok",
+            ),
+            TlsConfig(
+                host=name,
+                server="apache",
+                file="/etc/apache2/sites-enabled/default-ssl.conf",
+                line=2,
+                chain_file="/etc/ssl/chain.pem",
+                key_check="no_openssl",
+            ),
         ),
         bytes_received=123_456_789_012,
         facts=(("os", "Debian 12"), ("shell", "bash"), ("privilege", "sudo -n")),
@@ -485,26 +520,27 @@ def test_migrations_apply_to_an_empty_file_and_are_appendable(
     with History.open(db):
         pass
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == history.schema_version()
     assert conn.execute("PRAGMA application_id").fetchone()[0] == history.APPLICATION_ID
     conn.close()
 
     def backfill(conn: sqlite3.Connection) -> None:
         conn.execute("UPDATE runs SET note = 'migrated'")
 
+    known = history.schema_version()
     migrations = [*history.MIGRATIONS, ("ALTER TABLE runs ADD COLUMN note TEXT",), backfill]
     monkeypatch.setattr(history, "MIGRATIONS", migrations)
     with History.open(db) as h:
         run_id = h.begin_run("inv", {})
         h.finish_run(run_id, partial=False)
-    monkeypatch.setattr(history, "MIGRATIONS", migrations[:2])
+    monkeypatch.setattr(history, "MIGRATIONS", migrations[: known + 1])
     db2 = tmp_path / "h2.db"
-    with History.open(db2) as h:  # created at version 2
+    with History.open(db2) as h:  # created with the first added migration
         run_id = h.begin_run("inv", {})
         h.finish_run(run_id, partial=False)
     monkeypatch.setattr(history, "MIGRATIONS", migrations)
     with History.open(db2) as h:
-        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == known + 2
         assert h._conn.execute("SELECT note FROM runs").fetchall() == [("migrated",)]
     monkeypatch.undo()
     with pytest.raises(HistoryError, match="newer certaudit"):
@@ -785,7 +821,7 @@ def test_history_stores_every_field_of_the_model() -> None:
     stored = {
         AuditResult: "run_id started_at finished_at inventory hosts findings partial",
         HostResult: "host outcome detail started_at finished_at certificates unparseable"
-        " key_files issues ca_bundles listeners bytes_received facts",
+        " key_files issues ca_bundles listeners tls_configs bytes_received facts",
         Host: "name address port user key_file become groups cert_paths tls_names tls_ports"
         " probe_direct source",
         FoundCert: "cert location",
@@ -797,7 +833,12 @@ def test_history_stores_every_field_of_the_model() -> None:
         Unparseable: "host path reason index",
         KeyFile: "host path owner group mode kind",
         CollectionIssue: "host path reason detail",
-        Listener: "host address port process expects_tls probes config_file config_line cert_file",
+        Listener: "host address port process expects_tls probes config_file config_line cert_file"
+        " server server_names starttls legacy_protocol notes",
+        TlsConfig: "host server file line listens server_names cert_file cert_config_file"
+        " cert_config_line key_file key_config_file key_config_line chain_file key_sha256"
+        " key_check",
+        ConfigListen: "address port tls file line",
         TlsProbe: "host address port servername status via protocol cipher alpn chain"
         " acceptable_ca_names error elapsed_ms",
         Finding: "id severity host subject title detail diagnose fix cert_sha256 risk why"

@@ -17,18 +17,28 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from audit.analyze import Evidence, analyze
 from audit.cli import app
 from audit.cli.terminal import safe
 from audit.errors import AuditError, HistoryError
-from audit.history import CertChange, History, RunDiff, default_db_path, diff_runs
+from audit.history import (
+    CertChange,
+    History,
+    RunDiff,
+    RunStatus,
+    default_db_path,
+    diff_runs,
+)
 from audit.model import AuditResult, CertInfo, Finding
 from audit.report import write_reports
 from audit.report.json import finding_doc, iso
+from audit.rules.base import Settings
 
 EXIT_ERROR = 2
 
@@ -48,6 +58,19 @@ def _fail(message: object) -> NoReturn:
 
 def _open(db: Path | None) -> History:
     return History.open(db if db is not None else default_db_path(), create=False)
+
+
+def _load(history: History, run_id: str) -> AuditResult:
+    """A stored run; one that was killed before its findings were recorded is analysed
+    from the hosts it stored (as of its last sign of life), never shown as "no findings"."""
+    result = history.load_run(run_id)
+    if result.findings or history.run_status(run_id) is not RunStatus.INTERRUPTED:
+        return result
+    windows = history.run_settings(run_id).get("expiry_windows")
+    if not (isinstance(windows, list) and windows and all(isinstance(w, int) for w in windows)):
+        windows = list(Settings.expiry_windows)  # the default
+    settings = Settings(now=result.finished_at, expiry_windows=tuple(windows))
+    return replace(result, findings=tuple(analyze(Evidence(hosts=result.hosts), settings)))
 
 
 def _latest(history: History) -> str:
@@ -88,11 +111,11 @@ def report_command(
                 _print_runs(history)
                 return
             run_id = run or _latest(history)
-            result = history.load_run(run_id)
+            result = _load(history, run_id)
             previous = None
             if compare:
                 before = history.latest_run_id(before=run_id)
-                previous = history.load_run(before) if before else None
+                previous = _load(history, before) if before else None
         try:
             out.mkdir(parents=True, exist_ok=True)
             written = write_reports(result, out, previous)
@@ -307,7 +330,7 @@ def diff_command(
                     )
             else:
                 a_id = run_a
-            old, new = history.load_run(a_id), history.load_run(b_id)
+            old, new = _load(history, a_id), _load(history, b_id)
     except AuditError as exc:
         _fail(exc)
     diff = diff_runs(old, new)

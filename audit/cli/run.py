@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from audit.analyze import Evidence, analyze
+from audit.analyze import analyze, fleet_evidence
 from audit.cli import app
 from audit.cli.terminal import format_finding, safe
 from audit.collect.hostkeys import KnownHosts
@@ -24,8 +24,12 @@ from audit.model import AuditResult, HostOutcome, HostResult, Severity
 from audit.report import write_reports
 from audit.rules.base import Settings
 from audit.runner import FleetOptions, Observer, audit_fleet
+from audit.trust import load_cafile
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_COVERAGE = 0, 1, 2, 3
+
+INTERRUPTED_DETAIL = "run interrupted before this host finished"
+"""The outcome detail of a host the run never finished (also in the stored run)."""
 
 
 def parse_windows(text: str) -> tuple[int, ...]:
@@ -155,6 +159,13 @@ def run_command(
             "--verbose", "-v", count=True, help="More detail on stderr (-vvv: byte counts)."
         ),
     ] = 0,
+    cafile: Annotated[
+        Path | None,
+        typer.Option(
+            "--cafile",
+            help="Also trust these CA certificates when judging served chains (internal CA).",
+        ),
+    ] = None,
 ) -> None:
     """Audit every host of an inventory over SSH and write reports."""
     try:
@@ -175,6 +186,7 @@ def run_command(
             fail_on,
             min_coverage,
             verbose,
+            cafile=cafile,
         )
     except AuditError as exc:
         typer.echo(f"certaudit: error: {safe(exc)}", err=True)
@@ -199,8 +211,17 @@ def _run(
     fail_on: Severity,
     min_coverage: float,
     verbose: int,
+    cafile: Path | None = None,
 ) -> int:
     windows = parse_windows(expiry_windows)
+    if cafile is not None:  # checked before any host is contacted
+        try:
+            if not load_cafile(str(cafile)):
+                raise ConfigError(f"--cafile {cafile}: contains no certificate")
+        except OSError as exc:
+            raise ConfigError(
+                f"--cafile {cafile}: cannot read it ({exc.strerror or exc})"
+            ) from None
     inventory = load_inventory(inventory_path, limit=limit)
     for warning in inventory.warnings:
         typer.echo(f"certaudit: warning: {safe(warning)}", err=True)
@@ -234,8 +255,16 @@ def _run(
             {"limit": limit, "expiry_windows": list(windows), "hosts": len(inventory.hosts)},
             started_at=started,
         )
-        progress = _Progress(len(inventory.hosts), verbose)
         position = {h.name: i for i, h in enumerate(inventory.hosts)}
+        # Every host is stored at once as "not finished", and replaced as it ends: a run
+        # that is killed (kill -9, power loss) still lists every inventory host.
+        pending = {
+            h.name: HostResult(h, HostOutcome.FAILED, INTERRUPTED_DETAIL, started, started)
+            for h in inventory.hosts
+        }
+        for h in inventory.hosts:
+            history.record_host(run_id, pending[h.name], position=position[h.name])
+        progress = _Progress(len(inventory.hosts), verbose)
         arrived: dict[str, HostResult] = {}
 
         def record(r: HostResult) -> None:  # committed as each host ends
@@ -249,19 +278,17 @@ def _run(
             interrupted = True
         finally:
             progress.stop()
-        now = datetime.now(UTC)
-        results = [  # every host appears with an outcome, in inventory order
-            arrived.get(h.name)
-            or HostResult(
-                h, HostOutcome.FAILED, "run interrupted before this host finished", now, now
-            )
-            for h in inventory.hosts
-        ]
+        # every host appears with an outcome, in inventory order, as stored
+        results = [arrived.get(h.name) or pending[h.name] for h in inventory.hosts]
         saved = known.save()
         if saved:
             typer.echo(f"certaudit: recorded {saved} new host key(s) in {known.path}", err=True)
         finished = datetime.now(UTC)
-        findings = analyze(Evidence(hosts=results), Settings(now=finished, expiry_windows=windows))
+        # served chains judged per probe; served certificates that no file holds, once
+        evidence = fleet_evidence(
+            results, now=finished, cafile=str(cafile) if cafile is not None else None
+        )
+        findings = analyze(evidence, Settings(now=finished, expiry_windows=windows))
         history.record_findings(run_id, findings)
         result = AuditResult(
             run_id,
@@ -274,7 +301,14 @@ def _run(
         )
         previous_id = history.latest_run_id(before=run_id, complete_only=True)
         previous = history.load_run(previous_id) if previous_id else None
-        written = write_reports(result, out, previous)
+        try:
+            written = write_reports(result, out, previous)
+        except OSError as exc:  # disk full, folder made read-only mid-run, ...
+            history.finish_run(run_id, partial=interrupted, finished_at=finished)
+            raise AuditError(
+                f"--out {out}: cannot write the reports ({exc.strerror or exc})",
+                hint=f"the run is stored: `certaudit report --run {run_id} --out DIR` renders it",
+            ) from None
         history.finish_run(run_id, partial=interrupted, finished_at=finished)
 
     _summary(result, written, verbose)

@@ -15,12 +15,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from audit.certparse import ParsedItem, parse_bytes
+from audit.collect.discovery import (
+    US,
+    KeyDigest,
+    Socket,
+    WebDirective,
+    build_tls_configs,
+    sockets_from,
+)
 from audit.model import (
     CertLocation,
     CollectionIssue,
     FoundCert,
     IssueReason,
     KeyFile,
+    TlsConfig,
     Unparseable,
 )
 
@@ -41,6 +50,12 @@ class Collected:
     """System CA bundle files present on the host."""
     facts: tuple[tuple[str, str], ...] = ()
     """Small key/value facts: os, os_id, uid, user, shell, find, encoding, limits."""
+    sockets: tuple[Socket, ...] = ()
+    """Listening TCP sockets (ss, or /proc/net/tcp*), loopback-only ones included."""
+    tls_configs: tuple[TlsConfig, ...] = ()
+    """TLS server blocks of nginx, Apache and HAProxy configuration."""
+    config_files: tuple[str, ...] = ()
+    """Web-server configuration files that were read."""
     complete: bool = False
     """True only when the whole frame arrived, its record count matched and the output
     was not capped."""
@@ -90,7 +105,15 @@ _FIELDS = {
     "DENIED": 2,
     "RERR": 2,
     "ERR": 3,
+    "SS": 2,
+    "TCP": 3,
+    "SOCK": 4,
+    "WEBFILE": 3,
+    "WEB": 7,
+    "KEYPUB": 4,
 }
+_SERVERS = {b"nginx", b"apache", b"haproxy"}
+_KEYPUB_STATUS = {"ok", "noopenssl", "unreadable", "missing", "notfile", "failed"}
 _LABELS = {
     b"CERTIFICATE",
     b"TRUSTED_CERTIFICATE",
@@ -144,6 +167,11 @@ def _path(token: bytes) -> bytes:
     return raw
 
 
+def _fields(token: bytes) -> str:
+    """A hex field of US-separated parts, each shown as `display` shows names."""
+    return US.join(display(part) for part in _unhex(token).split(US.encode()))
+
+
 def _short(data: bytes, limit: int = 300) -> str:
     text = display(data.strip())
     return text if len(text) <= limit else text[:limit] + "..."
@@ -173,6 +201,12 @@ class _State:
     issues: list[CollectionIssue] = field(default_factory=list)
     issue_keys: set[tuple[str, str, str]] = field(default_factory=set)
     malformed: int = 0
+    ss_lines: list[str] = field(default_factory=list)
+    proc_lines: list[str] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
+    web: list[WebDirective] = field(default_factory=list)
+    web_files: list[str] = field(default_factory=list)
+    digests: dict[str, KeyDigest] = field(default_factory=dict)
 
     def issue(self, path: str, reason: IssueReason, detail: str = "") -> None:
         key = (path, reason.value, detail)
@@ -276,6 +310,9 @@ def _parse(
             "", IssueReason.READ_ERROR, f"collection script exited with status {exit_status}"
         )
     certificates, unparseable = _certificates(state)
+    configs, config_issues = build_tls_configs(host, state.web, state.digests)
+    for issue in config_issues:
+        state.issue(issue.path, issue.reason, issue.detail)
     return Collected(
         certificates=tuple(certificates),
         unparseable=tuple(unparseable),
@@ -283,6 +320,9 @@ def _parse(
         issues=tuple(state.issues),
         ca_bundles=tuple(dict.fromkeys(display(b) for b in state.bundles)),
         facts=tuple(state.facts),
+        sockets=sockets_from(state.ss_lines, state.proc_lines, state.owners),
+        tls_configs=tuple(configs),
+        config_files=tuple(dict.fromkeys(state.web_files)),
         complete=complete,
     )
 
@@ -346,6 +386,41 @@ def _record(state: _State, line: bytes) -> None:
         state.issue(display(_path(f[0])), IssueReason.READ_ERROR, "file could not be read")
     elif tag == "ERR":
         _errors(state, _path(f[0]), _unhex(f[1]))
+    elif tag == "SS":
+        state.ss_lines.append(display(_unhex(f[0])))
+    elif tag == "TCP":
+        if f[0] not in (b"4", b"6"):
+            raise _Malformed("tcp family")
+        state.proc_lines.append(display(_unhex(f[0 + 1])))
+    elif tag == "SOCK":
+        if not _DIGITS.fullmatch(f[0]) or not _DIGITS.fullmatch(f[1]):
+            raise _Malformed("sock")
+        comm = display(_unhex(f[2]))
+        state.owners.setdefault(f[0].decode("ascii"), comm or f"pid {int(f[1])}")
+    elif tag == "WEBFILE":
+        if f[0] not in _SERVERS:
+            raise _Malformed("server")
+        state.web_files.append(display(_path(f[1])))
+    elif tag == "WEB":
+        if f[0] not in _SERVERS or not _DIGITS.fullmatch(f[2]):
+            raise _Malformed("web")
+        state.web.append(
+            WebDirective(
+                server=f[0].decode("ascii"),
+                file=display(_path(f[1])),
+                line=int(f[2]),
+                block=_fields(f[3]),
+                name=display(_unhex(f[4])),
+                args=tuple(_fields(f[5]).split(US)) if f[5] != b"-" else (),
+            )
+        )
+    elif tag == "KEYPUB":
+        status = f[1].decode("ascii", "replace")
+        digest = f[2].decode("ascii", "replace")
+        if status not in _KEYPUB_STATUS or not re.fullmatch(r"-|[0-9a-f]{64}", digest):
+            raise _Malformed("keypub")
+        path = display(_path(f[0]))
+        state.digests[path] = KeyDigest(path, status, "" if digest == "-" else digest)
 
 
 def _root(state: _State, path: bytes, tag: bytes, how: bytes) -> None:

@@ -1,15 +1,22 @@
 # certaudit remote collector. Read-only: it opens files for reading, writes nothing anywhere
 # (no redirection into files, no temporary files), runs no tool that takes a lock or rotates
-# a log, and sends only public data: complete certificate blocks and file metadata.
+# a log, and sends only public data: complete certificate blocks, file metadata, listening
+# sockets, the TLS directives of web-server configuration, and for each key file that
+# configuration names the SHA-256 of the public key `openssl pkey -pubout` derives from it on
+# the host (the key itself is read by openssl here and never printed).
 #
 # build_script() prepends:
 #   CA_NONCE='<random>'  CA_MAXB=<max bytes per file>  CA_MAXF=<max entries per root>
-#   set -- 'd/etc/ssl' ... 'x/extra/path' ...       (d = default root, x = asked for)
+#   CA_LISTEN=<1 or empty>                           (discover listeners and web configs)
+#   CA_PROCCONF=<1 or empty>                         (also the configs running servers use)
+#   set -- 'd/etc/ssl' ... 'x/extra/path' ... 'n/etc/nginx/nginx.conf' ...
+#                     (d = default root, x = asked for, n/a/h = nginx/Apache/HAProxy config)
 #
 # Portable: POSIX sh (dash, bash --posix, busybox ash) with GNU or busybox find/od/head/ls
 # and any POSIX awk (gawk, mawk, busybox). File names only ever travel as separate argv
 # entries (find -exec, awk ARGV) and are never expanded unquoted, evaluated or parsed from
-# text; every name in the output is hex-encoded.
+# text; every name in the output is hex-encoded. (Include patterns read from web-server
+# configuration are the one thing expanded unquoted, for globbing alone, with IFS a newline.)
 #
 # Output: one frame on stdout, everything else is noise the parser ignores.
 #   BEGIN-<nonce>
@@ -32,6 +39,25 @@
 #   TOOMANY <hexroot> <max> .                        more than CA_MAXF entries, scan stopped
 #   DENIED <hexpath> .  RERR <hexpath> .             could not read a file
 #   ERR <hexroot> <hexmessages> .                    stderr of the walk under one root
+# Listeners and web-server TLS configuration (when CA_LISTEN is set):
+#   SS <hexline> .                                   one line of `ss -Htlnp`
+#   TCP <4|6> <hexline> .                            a LISTEN line of /proc/net/tcp(6) (no ss)
+#   SOCK <inode> <pid> <hexcomm> .                   a process holding a listening socket (no ss)
+#   WEBFILE <nginx|apache|haproxy> <hexpath> .       a configuration file read
+#   WEB <server> <hexfile> <line> <hexblock> <hexname> <hexargs> .
+#                                                    one directive that matters for TLS, with
+#                                                    the block it is in (kind, main file, line,
+#                                                    file; \037-separated) and its arguments
+#                                                    (\037-separated, paths made absolute)
+#   KEYPUB <hexkeypath> <ok|noopenssl|unreadable|missing|notfile|failed> <sha256|-> .
+#                                                    SHA-256 of the public key derived on the
+#                                                    host from a key file a configuration names
+#
+# Web-server configuration is read, never run: main files are the 'n' (nginx), 'a' (Apache)
+# and 'h' (HAProxy) arguments plus the -c/-f files of running servers; `include` patterns
+# are expanded here by the shell's own globbing (nothing is evaluated) and the expansion is
+# handed to awk, which reads each file with getline. Certificate files a configuration names
+# outside the scan roots are walked too (ROOT tag c).
 
 # shellcheck disable=SC2016,SC2089,SC2090,SC2153  # awk and handler texts are literal; CA_* come first
 CA_AWK_LIB='
@@ -290,6 +316,245 @@ NR == 1 && !done {
 END { if (!done) printf "KEY %s %s - - - .\n", hex(p), kind }
 '
 
+# Web-server configuration (see the header). mode: inc | rec | paths. ARGV: main files, "%%",
+# then the expanded includes as (pattern, count, file...) groups.
+CA_AWK_WEB='
+function web_init(  i, j, c, p) {
+  ca_init()
+  SQ = sprintf("%c", 39); US = sprintf("%c", 31)
+  i = 1
+  while (i < ARGC && ARGV[i] != "%%") { MAIN[++NMAIN] = ARGV[i]; i++ }
+  for (i++; i + 1 < ARGC; i += 2 + c) {
+    p = ARGV[i]; c = ARGV[i + 1] + 0; MAPN[p] = c
+    for (j = 1; j <= c; j++) MAPF[p, j] = ARGV[i + 1 + j]
+  }
+}
+function web_dir(f,  d) {
+  d = f; sub(/\/[^\/]*$/, "", d)
+  if (srv == "apache" && d ~ /\/conf$/) sub(/\/conf$/, "", d)
+  return d == "" ? "/" : d
+}
+function web_abs(p, base) {
+  if (p == "" || substr(p, 1, 1) == "/" || index(p, "$") || p ~ /^[a-z]+:/) return p
+  if (base == "") return p
+  return (base ~ /\/$/ ? base : base "/") p
+}
+function web_words(s, W,  n, i, L, c, q, w, had) {
+  n = 0; w = ""; q = ""; had = 0; L = length(s)
+  for (i = 1; i <= L; i++) {
+    c = substr(s, i, 1)
+    if (q != "") {
+      if (c == "\\" && i < L) { i++; w = w substr(s, i, 1); continue }
+      if (c == q) { q = ""; continue }
+      w = w c; continue
+    }
+    if (c == "\"" || c == SQ) { q = c; had = 1; continue }
+    if (c == " " || c == "\t" || c == "\r") {
+      if (w != "" || had) { W[++n] = w; w = ""; had = 0 }
+      continue
+    }
+    w = w c
+  }
+  if (w != "" || had) W[++n] = w
+  return n
+}
+function web_emit(f, ln, blk, name, W, n, from,  i, a) {
+  if (mode != "rec") return
+  a = ""
+  for (i = from; i <= n; i++) a = a (i > from ? US : "") W[i]
+  printf "WEB %s %s %d %s %s %s .\n", srv, hex(f), ln, hex(blk), hex(name), hex(a)
+}
+function web_path(kind, p) {
+  if (mode != "paths" || substr(p, 1, 1) != "/" || index(p, "$") || ((kind, p) in SEENP)) return
+  SEENP[kind, p] = 1
+  print kind " " p
+}
+function web_include(pat, d,  k, c) {
+  if (substr(pat, 1, 1) != "/" || index(pat, "$")) return
+  if (!(pat in MAPN)) {
+    if (mode == "inc" && !(pat in INCSEEN)) { INCSEEN[pat] = 1; print pat }
+    return
+  }
+  c = MAPN[pat]
+  for (k = 1; k <= c; k++) web_file(MAPF[pat, k], d + 1)
+}
+function web_block(  i) {
+  for (i = SD; i >= 1; i--) if (SID[i] != "") return SID[i]
+  return "H" US ROOTF
+}
+function web_file(f, d,  line, ln, nb, r) {
+  if (d > 8 || (f in OPEN) || NREAD >= 256 || badpath(f)) return
+  OPEN[f] = 1; NREAD++
+  if (mode == "rec") printf "WEBFILE %s %s .\n", srv, hex(f)
+  ln = 0; nb = 0; CUR[d] = ""; Q[d] = ""; CONT[d] = ""
+  while ((r = (getline line < f)) > 0) {
+    ln++; nb += length(line) + 1
+    if (nb > maxb + 0) { if (mode == "rec") printf "BIG %s .\n", hex(f); break }
+    if (srv == "nginx") ngx_line(f, ln, line, d)
+    else if (srv == "apache") apa_line(f, ln, line, d)
+    else hap_line(f, ln, line, d)
+  }
+  if (r < 0 && mode == "rec") printf "RERR %s .\n", hex(f)
+  close(f)
+  delete OPEN[f]
+}
+function ngx_line(f, ln, line, d,  i, L, c) {
+  L = length(line)
+  for (i = 1; i <= L; i++) {
+    c = substr(line, i, 1)
+    if (Q[d] != "") {
+      CUR[d] = CUR[d] c
+      if (c == "\\" && i < L) { i++; CUR[d] = CUR[d] substr(line, i, 1); continue }
+      if (c == Q[d]) Q[d] = ""
+      continue
+    }
+    if (c == "#") break
+    if (c == ";" || c == "{" || c == "}") { ngx_stmt(f, d, c); continue }
+    if (CUR[d] == "") {
+      if (c == " " || c == "\t" || c == "\r") continue
+      CURLN[d] = ln
+    }
+    if (c == "\"" || c == SQ) Q[d] = c
+    CUR[d] = CUR[d] c
+  }
+  if (CUR[d] != "") CUR[d] = CUR[d] " "
+}
+function ngx_stmt(f, d, c,  s, ln, n, W, name) {
+  s = CUR[d]; ln = CURLN[d]; CUR[d] = ""
+  split("", W)
+  n = web_words(s, W)
+  if (c == "}") { if (SD > 0) SD--; return }
+  if (c == "{") {
+    SD++; STK[SD] = W[1]
+    SID[SD] = (W[1] == "server" && STK[SD - 1] != "upstream") ? "S" US ROOTF US ln US f : ""
+    return
+  }
+  if (n == 0) return
+  name = W[1]
+  if (name == "include") {
+    W[2] = web_abs(W[2], BASE)
+    web_emit(f, ln, web_block(), name, W, n, 2)
+    web_include(W[2], d)
+    return
+  }
+  if (name ~ /^(listen|server_name|ssl|ssl_certificate|ssl_certificate_key|ssl_verify_client|ssl_protocols)$/) {
+    if (name == "ssl_certificate" || name == "ssl_certificate_key") {
+      W[2] = web_abs(W[2], BASE)
+      web_path(name == "ssl_certificate" ? "c" : "k", W[2])
+    }
+    web_emit(f, ln, web_block(), name, W, n, 2)
+  }
+}
+function apa_line(f, ln, line, d,  t, n, W, name) {
+  t = line; sub(/\r$/, "", t)
+  if (CONT[d] != "") { t = CONT[d] t; ln = CONTLN[d] }
+  if (t ~ /\\$/) {
+    if (CONT[d] == "") CONTLN[d] = ln
+    sub(/\\$/, " ", t); CONT[d] = t
+    return
+  }
+  CONT[d] = ""
+  sub(/^[ \t]+/, "", t); sub(/[ \t]+$/, "", t)
+  if (t == "" || substr(t, 1, 1) == "#") return
+  split("", W)
+  if (substr(t, 1, 2) == "</") { if (SD > 0) SD--; return }
+  if (substr(t, 1, 1) == "<") {
+    t = substr(t, 2); sub(/[ \t]*>$/, "", t)
+    n = web_words(t, W); name = tolower(W[1])
+    SD++; STK[SD] = name; SID[SD] = ""
+    if (name == "virtualhost") {
+      SID[SD] = "V" US ROOTF US ln US f
+      web_emit(f, ln, SID[SD], name, W, n, 2)
+    }
+    return
+  }
+  n = web_words(t, W); name = tolower(W[1])
+  if (name == "serverroot") { BASE = W[2]; return }
+  if (name == "include" || name == "includeoptional") {
+    W[2] = web_abs(W[2], BASE)
+    web_emit(f, ln, web_block(), name, W, n, 2)
+    web_include(W[2], d)
+    return
+  }
+  if (name ~ /^(listen|servername|serveralias|sslengine|sslcertificatefile|sslcertificatekeyfile|sslcertificatechainfile|sslverifyclient|sslprotocol)$/) {
+    if (name ~ /^sslcertificate/) {
+      W[2] = web_abs(W[2], BASE)
+      web_path(name == "sslcertificatekeyfile" ? "k" : "c", W[2])
+      if (name == "sslcertificatefile") web_path("k", W[2])
+    }
+    web_emit(f, ln, web_block(), name, W, n, 2)
+  }
+}
+function hap_line(f, ln, line, d,  t, n, W, name, i, p) {
+  t = line; sub(/\r$/, "", t)
+  if (t ~ /^[ \t]*#/) return
+  sub(/[ \t]+#.*$/, "", t)
+  if (t ~ /^[ \t]*$/) return
+  split("", W)
+  n = web_words(t, W); name = tolower(W[1])
+  if (t !~ /^[ \t]/ && name ~ /^(global|defaults|frontend|backend|listen|peers|resolvers|userlist|mailers|program|http-errors|ring|cache|crt-store)$/) {
+    HSEC = "F" US ROOTF US ln US f
+    web_emit(f, ln, HSEC, name, W, n, 2)
+    return
+  }
+  if (name == "crt-base") { CRTB = W[2]; return }
+  if (name == "ca-base") { CAB = W[2]; return }
+  if (name != "bind") return
+  for (i = 2; i < n; i++) {
+    if (W[i] == "crt" || W[i] == "crt-list" || W[i] == "ca-file") {
+      p = web_abs(W[i + 1], W[i] == "ca-file" ? CAB : CRTB)
+      W[i + 1] = p
+      if (W[i] == "crt") { web_path("c", p); web_path("k", p); web_path("k", p ".key") }
+    }
+  }
+  web_emit(f, ln, (HSEC == "" ? "F" US ROOTF US 0 US f : HSEC), name, W, n, 2)
+}
+BEGIN {
+  web_init()
+  for (m = 1; m <= NMAIN; m++) {
+    ROOTF = MAIN[m]; BASE = web_dir(ROOTF); SD = 0; HSEC = ""; CRTB = ""; CAB = ""
+    web_file(ROOTF, 0)
+  }
+  exit
+}
+'
+
+# Listening sockets without ss: LISTEN lines of /proc/net/tcp(6), then the processes that
+# hold them (from `ls -l /proc/*/fd/` on stdin; only what the privilege allows).
+CA_AWK_TCP='FNR > 1 && $4 == "0A" { printf "TCP %s %s .\n", fam, hex($0) } BEGIN { ca_init() }'
+CA_AWK_SOCK='
+BEGIN { ca_init() }
+FILENAME != "-" { if (FNR > 1 && $4 == "0A") L[$10] = 1; next }
+/^\/proc\/[0-9]+\/fd\/?:$/ { pid = $0; sub(/^\/proc\//, "", pid); sub(/\/.*$/, "", pid); next }
+match($0, /socket:\[[0-9]+\]/) {
+  ino = substr($0, RSTART + 8, RLENGTH - 9)
+  if (!(ino in L) || ((ino, pid) in S) || pid == "") next
+  S[ino, pid] = 1; comm = ""; f = "/proc/" pid "/comm"
+  if ((getline comm < f) <= 0) comm = ""
+  close(f)
+  printf "SOCK %s %s %s .\n", ino, pid, hex(comm)
+}
+'
+CA_AWK_LINES='BEGIN { ca_init() } { printf "%s %s .\n", tag, hex($0) }'
+CA_AWK_KEYPUB='
+BEGIN {
+  ca_init(); st = ARGV[2]; d = ARGV[3]
+  if (d !~ /^[0-9a-f]+$/ || length(d) != 64) { d = "-"; if (st == "ok") st = "failed" }
+  printf "KEYPUB %s %s %s .\n", hex(ARGV[1]), st, d
+  exit
+}
+'
+# A server's command line (one argument per ARGV entry, or one string when the server
+# rewrote its title, as nginx does) -> the file after -c / -f.
+CA_AWK_ARGV='
+BEGIN {
+  n = 0
+  for (i = 1; i < ARGC; i++) { m = split(ARGV[i], P, " "); for (j = 1; j <= m; j++) T[++n] = P[j] }
+  for (i = 1; i < n; i++) if (T[i] == "-c" || T[i] == "-f") print T[i + 1]
+  exit
+}
+'
+
 CA_AWK_ONE='BEGIN { ca_init(); printf "%s %s .\n", ARGV[1], hex(ARGV[2]); exit }'
 CA_AWK_LINK='BEGIN { ca_init(); printf "LINK %s %s %s .\n", hex(ARGV[1]), hex(ARGV[2]), ARGV[3]; exit }'
 CA_AWK_PAIRS='BEGIN { ca_init(); for (i = 2; i + 1 < ARGC; i += 2) printf "%s %s %s .\n", ARGV[1], hex(ARGV[i]), hex(ARGV[i + 1]); exit }'
@@ -495,9 +760,171 @@ ca_scan() {
   ca_walk "$1" 3>&1 | awk -v max="$CA_MAXF" -v hr="$hr" "$CA_AWK_GATE"
 }
 
+# Listening TCP sockets: `ss -Htlnp` when it works, else /proc/net/tcp(6) and the fd links
+# of processes (both include loopback-only listeners; owners only where privilege allows).
+ca_listen() {
+  if ca_have ss && out=$(ss -Htlnp 2>/dev/null); then
+    awk "$CA_AWK_LIB$CA_AWK_PAIRS" FACT sockets ss
+    [ -z "$out" ] || printf '%s\n' "$out" | awk -v tag=SS "$CA_AWK_LIB$CA_AWK_LINES"
+    return 0
+  fi
+  set --
+  for t in /proc/net/tcp /proc/net/tcp6; do [ -r "$t" ] && set -- "$@" "$t"; done
+  if [ "$#" -eq 0 ]; then
+    awk "$CA_AWK_LIB$CA_AWK_PAIRS" FACT sockets none
+    ca_unsup "ss and /proc/net/tcp"
+    return 0
+  fi
+  awk "$CA_AWK_LIB$CA_AWK_PAIRS" FACT sockets proc
+  for t do
+    fam=4; [ "$t" = /proc/net/tcp6 ] && fam=6
+    awk -v fam="$fam" "$CA_AWK_LIB$CA_AWK_TCP" "$t"
+  done
+  if [ -n "$CA_LS" ]; then
+    set +f
+    # shellcheck disable=SC2012  # fd entries are numbers; only the link targets are read
+    ls -l /proc/[0-9]*/fd/ 2>/dev/null | awk "$CA_AWK_LIB$CA_AWK_SOCK" "$@" -
+    set -f
+  fi
+  return 0
+}
+
+# Main configuration files of running servers (nginx -c, haproxy -f, httpd/apache2 -f),
+# appended to CA_WEBMAIN as "<server> <path>" lines. /proc is only read.
+ca_procconf() {
+  ca_have tr || return 0
+  set +f
+  for c in /proc/[0-9]*/comm; do
+    set -f
+    comm=
+    read -r comm 2>/dev/null <"$c" || continue
+    case $comm in
+    nginx) srv=nginx ;;
+    haproxy) srv=haproxy ;;
+    httpd|apache2) srv=apache ;;
+    *) continue ;;
+    esac
+    d=${c%/comm}
+    [ -r "$d/cmdline" ] || continue
+    args=$(tr '\000' '\n' 2>/dev/null <"$d/cmdline") || continue
+    oifs=$IFS; IFS=$CA_NL
+    # shellcheck disable=SC2086,SC2013  # IFS is a newline here: one argument per line
+    for conf in $(awk "$CA_AWK_ARGV" $args); do
+      case $conf in /*) CA_WEBMAIN="$CA_WEBMAIN$srv $conf$CA_NL" ;; esac
+    done
+    IFS=$oifs
+  done
+  set -f
+}
+
+# One traversal of a server's main configuration file. Include patterns are expanded by the
+# shell's globbing alone, a few rounds deep, then awk prints the records (and, for the
+# shell, the certificate and key paths named, into CA_WEBPATHS).
+ca_small() {
+  [ -z "$CA_FIND" ] || [ -z "$(find "$1" -prune -size +"$CA_MAXB"c 2>/dev/null)" ]
+}
+
+ca_web() {
+  srv=$1; main=$2
+  case $main in /proc/*|/sys/*|/dev/*) return 0 ;; esac
+  [ -f "$main" ] || return 0
+  if ! ca_small "$main"; then awk "$CA_AWK_LIB$CA_AWK_EACH" BIG "$main"; return 0; fi
+  oifs=$IFS; IFS=$CA_NL
+  set -- "$main" "%%"
+  rounds=0
+  while [ "$rounds" -lt 6 ]; do
+    rounds=$((rounds + 1))
+    new=$(awk -v mode=inc -v srv="$srv" -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_WEB" "$@")
+    [ -n "$new" ] || break
+    for pat in $new; do
+      ok=
+      set +f
+      for f in $pat; do
+        case $f in /proc/*|/sys/*|/dev/*|*"$CA_NL"*) continue ;; esac
+        [ -f "$f" ] || continue
+        if ca_small "$f"; then ok="$ok$f$CA_NL"; else awk "$CA_AWK_LIB$CA_AWK_EACH" BIG "$f"; fi
+      done
+      set -f
+      n=0
+      for f in $ok; do n=$((n + 1)); done
+      set -- "$@" "$pat" "$n"
+      for f in $ok; do set -- "$@" "$f"; done
+    done
+  done
+  awk -v mode=rec -v srv="$srv" -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_WEB" "$@"
+  CA_WEBPATHS="$CA_WEBPATHS$(awk -v mode=paths -v srv="$srv" -v maxb="$CA_MAXB" \
+    "$CA_AWK_LIB$CA_AWK_WEB" "$@")$CA_NL"
+  IFS=$oifs
+}
+
+# For each key file a configuration names: the SHA-256 of the public key openssl derives
+# from it here. Only that digest is printed; the key stays on the host.
+ca_keypubs() {
+  ossl=
+  ca_have openssl && ossl=1
+  awk "$CA_AWK_LIB$CA_AWK_PAIRS" FACT openssl "$([ -n "$ossl" ] && echo yes || echo no)"
+  oifs=$IFS; IFS=$CA_NL
+  for l in $CA_WEBPATHS; do
+    case $l in "k /"*) k=${l#k } ;; *) continue ;; esac
+    d=-
+    if [ ! -e "$k" ]; then st=missing
+    elif [ ! -f "$k" ]; then st=notfile
+    elif [ ! -r "$k" ]; then st=unreadable
+    elif [ -z "$ossl" ]; then st=noopenssl
+    else
+      d=$(openssl pkey -in "$k" -passin pass: -pubout -outform DER 2>/dev/null </dev/null |
+        openssl dgst -sha256 2>/dev/null)
+      d=${d##*[ =]}
+      st=ok
+      case $d in "" | e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855)
+        st=failed; d=- ;;
+      esac
+    fi
+    awk "$CA_AWK_LIB$CA_AWK_KEYPUB" "$k" "$st" "$d"
+  done
+  IFS=$oifs
+}
+
+# Whether the canonical path $1 lies inside a root already in CA_ROOTS_NL.
+ca_inside() {
+  oifs=$IFS; IFS=$CA_NL
+  for r in $CA_ROOTS_NL; do
+    case "$1/" in "$r"*) IFS=$oifs; return 0 ;; esac
+  done
+  IFS=$oifs
+  return 1
+}
+
 ca_main() {
   ca_caps
   ca_facts
+  CA_WEBPATHS=
+  if [ -n "$CA_LISTEN" ]; then
+    ca_listen
+    CA_WEBMAIN=
+    for a do
+      case $a in
+      n/*) CA_WEBMAIN="${CA_WEBMAIN}nginx ${a#?}$CA_NL" ;;
+      a/*) CA_WEBMAIN="${CA_WEBMAIN}apache ${a#?}$CA_NL" ;;
+      h/*) CA_WEBMAIN="${CA_WEBMAIN}haproxy ${a#?}$CA_NL" ;;
+      esac
+    done
+    [ -z "$CA_PROCCONF" ] || ca_procconf
+    seen=
+    oifs=$IFS; IFS=$CA_NL
+    for m in $CA_WEBMAIN; do
+      case "$CA_NL$seen" in *"$CA_NL$m$CA_NL"*) continue ;; esac
+      seen="$seen$m$CA_NL"
+      IFS=$oifs
+      ca_web "${m%% *}" "${m#* }"
+      IFS=$CA_NL
+    done
+    for l in $CA_WEBPATHS; do
+      case $l in "c /"*) set -- "$@" "c${l#c }" ;; esac
+    done
+    IFS=$oifs
+    ca_keypubs
+  fi
   set -- "$@" "--"
   for c in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
       /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem /etc/ssl/cert.pem \
@@ -509,6 +936,7 @@ ca_main() {
   CA_ROOTS_NL=
   for a do
     [ "$a" = "--" ] && break
+    case $a in d*|x*) ;; *) continue ;; esac
     ca_resolve "${a#?}"
     [ -n "$CA_SCAN" ] || continue
     CA_ROOTS_NL="$CA_ROOTS_NL${CA_SCAN%/}/$CA_NL"
@@ -519,7 +947,15 @@ ca_main() {
     if [ -n "$bundles" ]; then awk "$CA_AWK_LIB$CA_AWK_EACH" BUNDLE "$a"; continue; fi
     [ "$a" = "--" ] && { bundles=1; continue; }
     tag=${a%"${a#?}"}
+    case $tag in d|x|c) ;; *) continue ;; esac
     ca_resolve "${a#?}"
+    if [ "$tag" = c ]; then
+      # a certificate file a configuration names: walked unless a root already covers it
+      [ -n "$CA_SCAN" ] || continue
+      ca_inside "${CA_SCAN%/}" && continue
+      CA_ROOTS_NL="$CA_ROOTS_NL${CA_SCAN%/}/$CA_NL"
+      export CA_ROOTS_NL
+    fi
     awk "$CA_AWK_LIB$CA_AWK_ROOT" "${a#?}" "$tag" "$CA_STATE"
     [ -n "$CA_SCAN" ] || continue
     [ -z "$CA_LT" ] || awk "$CA_AWK_LIB$CA_AWK_LINK" "${a#?}" "$CA_SCAN" "$CA_LT"

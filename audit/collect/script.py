@@ -28,6 +28,22 @@ DEFAULT_ROOTS: tuple[str, ...] = (
 )
 """Folders walked on every host unless the caller passes its own `roots`."""
 
+DEFAULT_WEB_CONFIGS: tuple[tuple[str, str], ...] = (
+    ("nginx", "/etc/nginx/nginx.conf"),
+    ("nginx", "/usr/local/nginx/conf/nginx.conf"),
+    ("nginx", "/usr/local/etc/nginx/nginx.conf"),
+    ("apache", "/etc/apache2/apache2.conf"),
+    ("apache", "/etc/httpd/conf/httpd.conf"),
+    ("apache", "/usr/local/apache2/conf/httpd.conf"),
+    ("apache", "/usr/local/etc/apache24/httpd.conf"),
+    ("haproxy", "/etc/haproxy/haproxy.cfg"),
+    ("haproxy", "/usr/local/etc/haproxy/haproxy.cfg"),
+)
+"""Main configuration files read for TLS directives (with what they include), in addition
+to the -c/-f files of running servers. Missing ones are skipped silently."""
+
+_WEB_TAGS = {"nginx": "n", "apache": "a", "haproxy": "h"}
+
 _NONCE = re.compile(r"[A-Za-z0-9]{16,64}")
 
 
@@ -62,13 +78,19 @@ def build_script(
     roots: Sequence[str] | None = None,
     max_file_bytes: int = 1_000_000,
     max_files_per_root: int = 20_000,
+    listeners: bool = True,
+    web_configs: Sequence[tuple[str, str]] | None = None,
 ) -> bytes:
     """The complete script for one host.
 
     `roots=None` walks DEFAULT_ROOTS. `extra_paths` (files or folders, e.g. from
     certaudit_cert_paths) are walked too; one that does not exist is reported, while a
     missing default root is not. Paths that are not absolute are reported and skipped on
-    the host. Raises ValueError for a malformed nonce, a NUL in a path or a bad limit.
+    the host. `listeners` adds the listening sockets, the web servers' TLS configuration
+    (`web_configs`, (server, main file) pairs; None = DEFAULT_WEB_CONFIGS plus the files
+    running servers were started with, `-c`/`-f`) and the public-key digests of the keys
+    it names. Raises ValueError for a malformed nonce, a NUL in a path, a bad limit or an
+    unknown server.
     """
     if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
         raise ValueError("nonce must be 16-64 ASCII letters or digits")
@@ -81,12 +103,18 @@ def build_script(
     base = DEFAULT_ROOTS if roots is None else tuple(roots)
     words = [shell_quote("d" + _normalise(p)) for p in base]
     words += [shell_quote("x" + _normalise(p)) for p in extra_paths]
+    for server, path in DEFAULT_WEB_CONFIGS if web_configs is None else web_configs:
+        if server not in _WEB_TAGS:
+            raise ValueError(f"unknown web server {server!r}")
+        words.append(shell_quote(_WEB_TAGS[server] + path))
     header = b"".join(
         (
             b"# certaudit collection script; parameters first, then the fixed text.\n",
             b"CA_NONCE=" + shell_quote(nonce) + b"\n",
             b"CA_MAXB=%d\n" % max_file_bytes,
             b"CA_MAXF=%d\n" % max_files_per_root,
+            b"CA_LISTEN=%s\n" % (b"1" if listeners else b""),
+            b"CA_PROCCONF=%s\n" % (b"1" if web_configs is None else b""),
             b"set -- " + b" ".join(words) + b"\n",
         )
     )

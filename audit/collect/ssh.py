@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -16,6 +17,13 @@ from datetime import UTC, datetime
 import asyncssh
 
 from audit.collect.hostkeys import KnownHosts
+from audit.collect.listeners import (
+    ChannelOpener,
+    ForwardingProhibited,
+    Prober,
+    StreamPair,
+    plan_listeners,
+)
 from audit.collect.parse import Collected, parse_output
 from audit.collect.script import build_script, new_nonce
 from audit.model import CollectionIssue, Host, HostOutcome, HostResult, IssueReason
@@ -213,6 +221,24 @@ async def _run_script(
             process.close()
 
 
+def channel_opener(conn: asyncssh.SSHClientConnection) -> ChannelOpener:
+    """direct-tcpip channels through `conn`, as binary (reader, writer) streams. A server
+    that refuses forwarding raises ForwardingProhibited; a refused port ConnectionRefusedError."""
+
+    async def open_channel(address: str, port: int) -> StreamPair:
+        try:
+            reader, writer = await conn.open_connection(address, port)
+        except asyncssh.ChannelOpenError as exc:
+            if exc.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED:
+                raise ForwardingProhibited(exc.reason or "administratively prohibited") from None
+            if exc.code == asyncssh.OPEN_CONNECT_FAILED:
+                raise ConnectionRefusedError(exc.reason or "connection refused") from None
+            raise
+        return reader, writer  # type: ignore[return-value]  # the stream API the probe uses
+
+    return open_channel
+
+
 def _needs_privilege_fallback(transcript: _Transcript, collected: Collected) -> bool:
     text = bytes(transcript.stderr[-4096:]).lower()
     return not collected.complete and not collected.certificates and b"sudo" in text
@@ -310,10 +336,15 @@ async def audit_host(
     known: KnownHosts,
     hook: OutputHook | None = None,
     now: Callable[[], datetime] | None = None,
+    prober: Prober | None = None,
 ) -> HostResult:
-    """Connect, collect, parse. Always returns a HostResult with a stated outcome."""
+    """Connect, collect, parse, then (with a `prober`) probe every listener the collection
+    found through the same connection, all inside the host's deadline. Always returns a
+    HostResult with a stated outcome."""
     clock = now or (lambda: datetime.now(UTC))
     started = clock()
+    t0 = time.monotonic()
+    timings: list[tuple[str, str]] = []
     client = _Client(known)
     connected = False
     transcript = _Transcript()
@@ -327,6 +358,8 @@ async def audit_host(
                 return replace(opened, started_at=started, finished_at=clock())
             conn, jumps = opened
             stack.extend(reversed(jumps))
+            t1 = time.monotonic()
+            timings.append(("ssh_connect_ms", f"{(t1 - t0) * 1000:.0f}"))
             async with conn:
                 connected = True
 
@@ -354,6 +387,25 @@ async def audit_host(
                     transcript = _Transcript()
                     collected = await collect(COMMAND)
                 result = _result(host, collected, issues, transcript, started, clock())
+                t2 = time.monotonic()
+                timings.append(("collect_ms", f"{(t2 - t1) * 1000:.0f}"))
+                result = replace(result, facts=result.facts + tuple(timings))
+                if prober is not None and result.outcome.audited:
+                    plans = plan_listeners(
+                        host, collected.sockets, collected.tls_configs, collected.certificates
+                    )
+                    budget = options.host_timeout - (t2 - t0) - 1.0
+                    report = await prober(host, plans, channel_opener(conn), budget)
+                    all_issues = result.issues + report.issues
+                    outcome = HostOutcome.PARTIAL if all_issues else result.outcome
+                    result = replace(
+                        result,
+                        outcome=outcome,
+                        listeners=report.listeners,
+                        issues=all_issues,
+                        facts=result.facts + report.facts,
+                        finished_at=clock(),
+                    )
     except TimeoutError:
         # The overall deadline hit mid-collection: keep what arrived, flag it.
         issues.append(
@@ -431,6 +483,7 @@ def _result(
         key_files=collected.key_files,
         issues=all_issues,
         ca_bundles=collected.ca_bundles,
+        tls_configs=collected.tls_configs,
         bytes_received=len(transcript.stdout) + len(transcript.stderr),
         facts=collected.facts,
     )

@@ -15,9 +15,8 @@ from audit.model import AuditResult
 Renderer = Callable[[AuditResult], bytes]
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via temp file + fsync + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _stage(path: Path, data: bytes) -> Path:
+    """Write `data` to a new temporary file beside `path` (fsynced); returns its path."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -25,9 +24,20 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via temp file + fsync + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _stage(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -57,10 +67,22 @@ def renderers(previous: AuditResult | None = None) -> dict[str, Renderer]:
 def write_reports(
     result: AuditResult, out_dir: Path, previous: AuditResult | None = None
 ) -> list[Path]:
-    """Render every output into out_dir; returns the paths written."""
-    written = []
-    for name, render in renderers(previous).items():
-        path = out_dir / name
-        atomic_write(path, render(result))
-        written.append(path)
-    return written
+    """Render every output into out_dir; returns the paths written.
+
+    Every output is rendered and written to a temporary file first, and only then are
+    they renamed into place: a failure while rendering or writing (disk full, a renderer
+    bug) leaves all the previous reports as they were, not a mix of two runs. Renames need
+    no space; only a crash between them, or a target that refuses them, can mix runs.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, render in renderers(previous).items():
+            path = out_dir / name
+            staged.append((_stage(path, render(result)), path))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)  # what was not renamed (after a failure)
+    return [path for _, path in staged]

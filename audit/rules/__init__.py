@@ -6,7 +6,18 @@ the family is listed below. tests/rules/test_registry.py checks IDs against FIND
 
 from __future__ import annotations
 
-from audit.rules import chain, coverage, crypto, hoststore, keys, names, parsing, tls, validity
+from audit.rules import (
+    chain,
+    coverage,
+    crypto,
+    hoststore,
+    keys,
+    names,
+    parsing,
+    served,
+    tls,
+    validity,
+)
 from audit.rules.base import Rule
 
 REGISTRY: tuple[Rule, ...] = (
@@ -19,6 +30,7 @@ REGISTRY: tuple[Rule, ...] = (
     *crypto.RULES,
     *tls.RULES,
     *hoststore.RULES,
+    *served.RULES,
 )
 
 BY_ID: dict[str, Rule] = {r.id: r for r in REGISTRY}

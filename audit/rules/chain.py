@@ -81,6 +81,36 @@ def chain_values(ctx: ChainContext) -> dict[str, str]:
     }
 
 
+CERT_DIRECTIVE = {"nginx": "ssl_certificate", "apache": "SSLCertificateFile", "haproxy": "crt"}
+"""The directive that names a server's certificate file, by server."""
+RELOAD = {
+    "nginx": "nginx -t && systemctl reload nginx",
+    "apache": "apachectl configtest && systemctl reload apache2 (httpd on RHEL)",
+    "haproxy": "haproxy -c -f /etc/haproxy/haproxy.cfg && systemctl reload haproxy",
+}
+"""How to check a server's configuration and reload it, by server."""
+
+
+def config_of(ctx: ChainContext) -> tuple[str, str, str, str] | None:
+    """(certificate file, directive, "FILE line N", server) when the host's configuration
+    says which file the listener's certificate comes from, else None."""
+    listener = ctx.listener
+    if ctx.kind != "listener" or listener is None:
+        return None
+    if not (listener.cert_file and listener.config_file and listener.config_line):
+        return None
+    directive = CERT_DIRECTIVE.get(listener.server or "", "the certificate directive")
+    where = f"{listener.config_file} line {listener.config_line}"
+    return listener.cert_file, directive, where, listener.server or "the service"
+
+
+def _fullchain_path(cert_file: str) -> str:
+    head, dot, ext = cert_file.rpartition(".")
+    if dot and "/" not in ext and head and not head.endswith("/"):
+        return f"{head}.fullchain.{ext}"
+    return cert_file + ".fullchain"
+
+
 def file_diagnose(ctx: ChainContext, command: str) -> str | None:
     """The file form of a diagnose command for bundle files, None for listeners."""
     return command if ctx.kind != "listener" else None
@@ -136,6 +166,18 @@ def chain_incomplete(ctx: Context, settings: Settings) -> Iterable[Hit]:
     else:
         get = "download it from your CA's repository, then "
     what = "this file lacks" if ctx.kind != "listener" else "the server does not send"
+    fix = None
+    config = config_of(ctx)
+    if config is not None:
+        cert_file, directive, where, server = config
+        full = _fullchain_path(cert_file)
+        fix = (
+            f"Deploy the leaf followed by its intermediate ({missing}): {get}cat "
+            f"{shell_quote(cert_file)} intermediate.crt > {shell_quote(full)}, point "
+            f"`{directive}` in {where} at {full} and reload {server} "
+            f"({RELOAD.get(server, 'reload or restart it')}); with certbot, use fullchain.pem, "
+            "never cert.pem."
+        )
     yield Hit(
         subject=subject_of(ctx),
         detail=(
@@ -146,6 +188,7 @@ def chain_incomplete(ctx: Context, settings: Settings) -> Iterable[Hit]:
         values={**chain_values(ctx), "missing": missing, "get_intermediate": get},
         cert_sha256=leaf.sha256,
         diagnose=file_diagnose(ctx, FILE_VERIFY),
+        fix=fix,
     )
 
 

@@ -1,4 +1,4 @@
-"""TLS family: plaintext on a TLS port, mutual TLS, failed handshakes.
+"""TLS family: plaintext on a TLS port, mutual TLS, failed handshakes, legacy protocols.
 
 Scope: one probe of one listener with one SNI name (EndpointContext). Refused, timed-out
 and unreachable probes are not handshake findings: nothing answered, which is coverage.
@@ -191,4 +191,52 @@ def tls_handshake_failed(ctx: Context, settings: Settings) -> Iterable[Hit]:
     )
 
 
-RULES = (tls_not_spoken, client_cert_required, tls_handshake_failed)
+_PROTOCOLS_FIX = {
+    "nginx": "ssl_protocols TLSv1.2 TLSv1.3;",
+    "apache": "SSLProtocol -all +TLSv1.2 +TLSv1.3",
+    "haproxy": "ssl-min-ver TLSv1.2 on the bind line (or ssl-default-bind-options in global)",
+}
+
+
+@rule(
+    "LEGACY_PROTOCOL",
+    family="tls",
+    title="Listener still accepts TLS 1.0 or 1.1",
+    severity=Severity.MEDIUM,
+    scope=Scope.ENDPOINT,
+    diagnose=(
+        "echo | openssl s_client -connect {address}:{port} -servername {servername} -tls1_1 "
+        "-cipher 'DEFAULT:@SECLEVEL=0' 2>&1 | grep -E '^ *(Protocol|Cipher) *:'"
+    ),
+    fix=(
+        "Allow TLS 1.2 and 1.3 only in {config} ({setting}) and reload the service; TLS 1.0 "
+        "and 1.1 are deprecated (RFC 8996) and refused by current browsers and PCI DSS."
+    ),
+)
+def legacy_protocol(ctx: Context, settings: Settings) -> Iterable[Hit]:
+    assert isinstance(ctx, EndpointContext)
+    listener = ctx.listener
+    if listener is None or not listener.legacy_protocol:
+        return
+    if not listener.probes or ctx.probe != listener.probes[0]:
+        return  # one finding per listener, on its first probe
+    server = listener.server or ""
+    setting = _PROTOCOLS_FIX.get(
+        server, "nginx: ssl_protocols TLSv1.2 TLSv1.3; Apache: SSLProtocol -all +TLSv1.2 +TLSv1.3"
+    )
+    yield Hit(
+        subject=_subject(ctx),
+        detail=(
+            f"{_endpoint(ctx)} completed a handshake offering nothing newer than TLS 1.1: it "
+            f"negotiated {listener.legacy_protocol}. Clients that downgrade, or old clients, "
+            "get a protocol with known weaknesses (BEAST, SHA-1 and MD5 in the handshake)."
+        ),
+        values={
+            **_values(ctx),
+            "config": listener.config_file or "the service's configuration",
+            "setting": setting,
+        },
+    )
+
+
+RULES = (tls_not_spoken, client_cert_required, tls_handshake_failed, legacy_protocol)

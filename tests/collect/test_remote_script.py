@@ -3,8 +3,11 @@
 One hostile tree is built once: certificates in every format, canary private keys of every
 flavour, symlink loops, a link to /dev/zero, a FIFO, a socket, a file too large, a folder
 only root may read, and names with `$(touch pwned)`, a newline, a leading dash and invalid
-UTF-8. The script is piped into `sh -s` exactly as the runner does over SSH, under dash,
-bash --posix, busybox (with busybox find/od/head/ls/awk) and gawk, as root and as nobody.
+UTF-8; nginx, Apache and HAProxy configuration naming certificates and keys (a matching
+pair, a mismatched one, an encrypted key, an include whose file is named `$(touch
+pwned).conf`); and a loopback-only listening socket. The script is piped into `sh -s`
+exactly as the runner does over SSH, under dash, bash --posix, busybox (with busybox
+find/od/head/ls/awk, no ss and no openssl) and gawk, as root and as nobody.
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ class Tree:
     """Name -> secret bytes that must never leave the host."""
     public: list[bytes] = field(default_factory=list)
     """Bytes that are legitimately sent (certificates), to tell shared structure apart."""
+    pubkeys: dict[str, str] = field(default_factory=dict)
+    """Name -> SHA-256 of the SubjectPublicKeyInfo of a key named in web configuration."""
+    listen_port: int = 0
+    """A loopback-only listening socket held open while the tree exists."""
 
     def path(self, rel: bytes) -> bytes:
         return os.fsencode(self.root) + b"/" + rel
@@ -111,6 +118,107 @@ def _pem_secret(pem: bytes) -> bytes:
         if line and not line.startswith(b"-----") and b":" not in line
     ]
     return base64.b64decode(b"".join(body))
+
+
+def _spki_sha256(k: object) -> str:
+    der = k.public_key().public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def web_configs(root: Path | str) -> list[tuple[str, str]]:
+    """The web-server main configuration files the tree holds (see _build_web)."""
+    return [
+        ("nginx", f"{root}/web/nginx/nginx.conf"),
+        ("apache", f"{root}/web/apache2/apache2.conf"),
+        ("haproxy", f"{root}/web/haproxy/haproxy.cfg"),
+    ]
+
+
+def _build_web(t: Tree, h: pki.Hierarchy, combined_key: object) -> None:
+    """nginx (http-level default, a glob include, an include inside a server block, a
+    hostile file name), Apache (relative Include, continuation line) and HAProxy."""
+    r = t.root
+    site = h.leaf("site.example.test", now=NOW, fresh_key=True)
+    other = h.leaf("other.example.test", now=NOW, fresh_key=True)
+    enc = h.leaf("enc.example.test", now=NOW, fresh_key=True)
+    t.write("web/certs/site.pem", pki.pem_bundle(site, h.intermediate))
+    t.cert("web/certs/site.pem", 0, site, "pem")
+    t.cert("web/certs/site.pem", 1, h.intermediate, "pem")
+    p8 = serialization.PrivateFormat.PKCS8
+    for name, issued in (("site", site), ("other", other)):
+        pem = _key_pem(issued.key, p8)
+        t.write(f"web/private/{name}.key", pem, 0o600)
+        t.keys[f"web/private/{name}.key".encode()] = "pem-key"
+        t.canaries[f"web-{name}-key"] = _pem_secret(pem)
+        t.pubkeys[name] = _spki_sha256(issued.key)
+    pem = _key_pem(enc.key, p8, b"secret")
+    t.write("web/private/enc.key", pem, 0o600)
+    t.keys[b"web/private/enc.key"] = "pem-key"
+    t.canaries["web-encrypted-key"] = _pem_secret(pem)
+    t.pubkeys["combined"] = _spki_sha256(combined_key)
+    t.write(
+        "web/nginx/nginx.conf",
+        (
+            "# nginx main file\nevents { worker_connections 64; }\nhttp {\n"
+            f"    ssl_certificate {r}/web/certs/site.pem;  # default for every server\n"
+            f"    include {r}/web/nginx/sites/*.conf;\n"
+            "    include /proc/self/environ;  # never read: not a configuration file\n}\n"
+        ).encode(),
+    )
+    t.write(
+        "web/nginx/sites/good.conf",
+        (
+            b"server {\n    listen 443 ssl http2;\n    listen [::]:443 ssl;\n"
+            b'    server_name site.example.test "www.site.example.test" _ *.wild.test;\n'
+            b"    include snippets/tls.conf;\n    location / { return 200; }\n}\n"
+            b"server { listen 80; server_name plain.example.test; }\n"
+        ),
+    )
+    t.write(
+        "web/nginx/snippets/tls.conf",
+        f"ssl_certificate_key {r}/web/private/site.key;\n".encode(),
+    )
+    t.write(
+        "web/nginx/sites/mismatch.conf",
+        (
+            "server { listen 127.0.0.1:8443 ssl; server_name mismatch.example.test;\n"
+            f"  ssl_certificate_key '{r}/web/private/other.key'; }}\n"
+        ).encode(),
+    )
+    t.write(
+        "web/nginx/sites/$(touch pwned).conf",
+        (
+            "server {\n  listen 9443;\n  ssl on;\n"
+            f"  ssl_certificate {r}/web/certs/site.pem;\n"
+            f"  ssl_certificate_key {r}/web/private/enc.key;\n}}\n"
+        ).encode(),
+    )
+    t.write("web/nginx/sites/huge.conf", b"# " + b"x" * MAX_FILE_BYTES + b"\n")  # not read
+    t.write(
+        "web/apache2/apache2.conf",
+        b"# Apache main file\nListen 443 https\nIncludeOptional sites-enabled/*.conf\n",
+    )
+    t.write(
+        "web/apache2/sites-enabled/ssl.conf",
+        (
+            "<IfModule mod_ssl.c>\n<VirtualHost _default_:8444 \\\n    10.9.9.9:8445>\n"
+            "  ServerName https://apache.example.test:8444\n  ServerAlias alias.example.test\n"
+            "  SSLEngine on\n"
+            f"  SSLCertificateFile {r}/web/certs/site.pem\n"
+            f'  SSLCertificateKeyFile "{r}/web/private/site.key"\n'
+            f"  SSLCertificateChainFile {r}/web/certs/site.pem\n"
+            "</VirtualHost>\n</IfModule>\n"
+        ).encode(),
+    )
+    t.write(
+        "web/haproxy/haproxy.cfg",
+        (
+            "global\n    crt-base " + str(r) + "/haproxy\n\nfrontend https # the front\n"
+            "    bind :8446,:::8446 ssl crt site.pem alpn h2\n    default_backend app\n"
+        ).encode(),
+    )
 
 
 def _build_tree(root: Path) -> Tree:
@@ -199,6 +307,7 @@ def _build_tree(root: Path) -> Tree:
     t.keys[b"keys/encrypted.der"] = "der-key"
     canary("encrypted-pkcs8-der", der)
     pem = _key_pem(k[7], p8)
+    combined_key = k[7]
     t.write("haproxy/site.pem", leaf.pem + h.intermediate.pem + pem, 0o640)
     t.cert("haproxy/site.pem", 0, leaf, "pem")
     t.cert("haproxy/site.pem", 1, h.intermediate, "pem")
@@ -257,6 +366,8 @@ def _build_tree(root: Path) -> Tree:
     t.cert("letsencrypt/archive/site/cert2.pem", 0, leaf, "pem")
     os.makedirs(t.path(b"letsencrypt/live/site"))
     os.symlink("../../archive/site/cert2.pem", t.path(b"letsencrypt/live/site/cert.pem"))
+
+    _build_web(t, h, combined_key)
 
     # Things that must not hang the walk or be read.
     os.makedirs(t.path(b"traps"))
@@ -345,6 +456,7 @@ def _run(
 ) -> Run:
     nonce = new_nonce()
     kwargs.setdefault("max_file_bytes", MAX_FILE_BYTES)
+    kwargs.setdefault("web_configs", web_configs(root))
     script = build_script(nonce=nonce, roots=[str(root)], **kwargs)  # type: ignore[arg-type]
     if script_edit:
         assert script_edit[0] in script
@@ -368,12 +480,17 @@ def _run(
 @pytest.fixture(scope="module")
 def tree() -> Iterator[Tree]:
     root = Path(tempfile.mkdtemp(prefix="certaudit-collect-", dir="/tmp"))  # noqa: S108
+    listening = socket.socket()
     try:
         os.chmod(root, 0o755)  # nobody must be able to walk it
         built = _build_tree(root)
         built.before = _snapshot(root)  # type: ignore[attr-defined]
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        built.listen_port = listening.getsockname()[1]
         yield built
     finally:
+        listening.close()
         for dirpath, dirnames, _ in os.walk(root):
             for name in dirnames:
                 os.chmod(os.path.join(dirpath, name), 0o755)
@@ -506,13 +623,121 @@ def test_partial_reads_are_issues(run: Run, tree: Tree) -> None:
     assert {path for reason, path in issues if reason is IssueReason.TOO_LARGE} == {
         _shown(tree, b"traps/huge.crt"),
         _shown(tree, b"keys/huge.key"),
+        _shown(tree, b"web/nginx/sites/huge.conf"),  # a configuration file over the cap
     }
     unparseable = {(_rel(tree, u.path), u.reason.split(";")[0]) for u in run.collected.unparseable}
     assert unparseable == {
         (b"keys/no-end.pem", "BEGIN CERTIFICATE without a matching END line"),
         (b"keys/mislabelled.crt", "block labelled as a certificate does not hold one"),
     }
-    assert {i.reason for i in run.collected.issues} == {IssueReason.TOO_LARGE}
+    others = {(i.reason, i.path) for i in run.collected.issues} - {
+        (IssueReason.TOO_LARGE, path) for _, path in issues
+    }
+    # the encrypted key gives no public key without its passphrase: the pair is not compared
+    assert others == {(IssueReason.READ_ERROR, _shown(tree, b"web/private/enc.key"))}
+
+
+def _configs(run: Run, tree: Tree) -> dict[str, object]:
+    return {_rel(tree, c.file).decode(): c for c in run.collected.tls_configs}
+
+
+def test_web_configuration_maps_listens_to_files_and_lines(run: Run, tree: Tree) -> None:
+    got = _configs(run, tree)
+    assert set(got) == {
+        "web/nginx/sites/good.conf",
+        "web/nginx/sites/mismatch.conf",
+        "web/nginx/sites/$(touch pwned).conf",
+        "web/apache2/sites-enabled/ssl.conf",
+        "web/haproxy/haproxy.cfg",
+    }  # the plain-HTTP server block is not a TLS configuration
+    site = _shown(tree, b"web/certs/site.pem")
+    good = got["web/nginx/sites/good.conf"]
+    assert [(x.address, x.port, x.tls, x.line) for x in good.listens] == [  # type: ignore[attr-defined]
+        ("", 443, True, 2),
+        ("::", 443, True, 3),
+    ]
+    assert good.server_names == ("site.example.test", "www.site.example.test")  # type: ignore[attr-defined]
+    # the certificate comes from the http-level default, the key from a snippet
+    assert (good.cert_file, good.cert_config_line) == (site, 4)  # type: ignore[attr-defined]
+    assert good.cert_config_file == _shown(tree, b"web/nginx/nginx.conf")  # type: ignore[attr-defined]
+    assert good.key_config_file == _shown(tree, b"web/nginx/snippets/tls.conf")  # type: ignore[attr-defined]
+    assert good.key_file == _shown(tree, b"web/private/site.key")  # type: ignore[attr-defined]
+    odd = got["web/nginx/sites/$(touch pwned).conf"]
+    assert [(x.port, x.tls) for x in odd.listens] == [(9443, True)]  # `ssl on;`  # type: ignore[attr-defined]
+    apache = got["web/apache2/sites-enabled/ssl.conf"]
+    assert [(x.address, x.port, x.tls) for x in apache.listens] == [  # type: ignore[attr-defined]
+        ("_default_", 8444, True),
+        ("10.9.9.9", 8445, True),
+    ]
+    assert apache.server_names == ("apache.example.test", "alias.example.test")  # type: ignore[attr-defined]
+    assert (apache.cert_file, apache.chain_file, apache.cert_config_line) == (site, site, 7)  # type: ignore[attr-defined]
+    hap = got["web/haproxy/haproxy.cfg"]
+    assert [(x.port, x.tls) for x in hap.listens] == [(8446, True), (8446, True)]  # type: ignore[attr-defined]
+    assert hap.cert_file == _shown(tree, b"haproxy/site.pem")  # crt-base applied  # type: ignore[attr-defined]
+    files = {_rel(tree, f).decode() for f in run.collected.config_files}
+    assert "web/nginx/snippets/tls.conf" in files and "web/apache2/apache2.conf" in files
+    assert "web/nginx/sites/huge.conf" not in files
+    assert not [f for f in run.collected.config_files if f.startswith("/proc/")]
+
+
+def test_key_digests_are_computed_on_the_host(run: Run, tree: Tree) -> None:
+    got = _configs(run, tree)
+    checks = {name: (c.key_check, c.key_sha256) for name, c in got.items()}  # type: ignore[attr-defined]
+    assert checks == {
+        "web/nginx/sites/good.conf": ("ok", tree.pubkeys["site"]),
+        "web/nginx/sites/mismatch.conf": ("ok", tree.pubkeys["other"]),
+        "web/nginx/sites/$(touch pwned).conf": ("failed", ""),
+        "web/apache2/sites-enabled/ssl.conf": ("ok", tree.pubkeys["site"]),
+        "web/haproxy/haproxy.cfg": ("ok", tree.pubkeys["combined"]),
+    }
+    # compared on the auditor with the certificate the configuration names
+    by_path = {f.location.path: f.cert for f in run.collected.certificates if f.location.index == 0}
+    site = by_path[_shown(tree, b"web/certs/site.pem")]
+    assert site.public_key_sha256 == tree.pubkeys["site"] != tree.pubkeys["other"]
+
+
+def test_listening_sockets_include_loopback_only_ones(run: Run, tree: Tree) -> None:
+    mine = [s for s in run.collected.sockets if s.port == tree.listen_port]
+    assert [s.address for s in mine] == ["127.0.0.1"]
+    if os.geteuid() == 0:  # the owner is visible with the privilege to see it
+        assert mine[0].process, run.collected.sockets
+    assert dict(run.collected.facts)["sockets"] == "ss"
+
+
+@pytest.mark.parametrize("shell", ["dash", "busybox"])
+def test_without_ss_and_openssl(shell: str, tree: Tree, busybox_path: str, tmp_path: Path) -> None:
+    """No ss: /proc/net/tcp* and the fd links; no openssl: the pair check says it did not run."""
+    argv, env = _shell(shell, busybox_path, str(tmp_path))
+    script_edits = [
+        (b"if ca_have ss && out=", b"if false && out="),
+        (b"ca_have openssl && ossl=1", b"false && ossl=1"),
+    ]
+    reference = _run(argv, tree.root, env=env).collected
+    nonce = new_nonce()
+    script = build_script(
+        nonce=nonce,
+        roots=[str(tree.root)],
+        max_file_bytes=MAX_FILE_BYTES,
+        web_configs=web_configs(tree.root),
+    )
+    for old, new in script_edits:
+        assert old in script
+        script = script.replace(old, new)
+    proc = subprocess.run(argv, input=script, capture_output=True, timeout=TIMEOUT, env=env)
+    assert proc.stderr == b""
+    c = parse_output("h", proc.stdout, nonce=nonce, exit_status=proc.returncode)
+    assert c.complete
+    assert dict(c.facts)["sockets"] == "proc" and dict(c.facts)["openssl"] == "no"
+    mine = [s for s in c.sockets if s.port == tree.listen_port]
+    assert [s.address for s in mine] == ["127.0.0.1"]
+    if os.geteuid() == 0:
+        assert mine[0].process
+    assert {(s.address, s.port) for s in c.sockets} == {
+        (s.address, s.port) for s in reference.sockets
+    }
+    assert {t.key_check for t in c.tls_configs} == {"no_openssl"}
+    assert (IssueReason.UNSUPPORTED, "openssl") in {(i.reason, i.path) for i in c.issues}
+    assert [t.file for t in c.tls_configs] == [t.file for t in reference.tls_configs]
 
 
 def test_tree_is_unchanged_and_nothing_ran(run: Run, tree: Tree) -> None:

@@ -29,7 +29,8 @@ def audit_command(lab: Lab, out: Path) -> list[str]:
     """The audit's command line: the one coupling between the demo and the CLI.
 
     The fleet has a host that is down on purpose, so the coverage floor is what the fleet can
-    reach: one more unreachable host than planned still fails the demo (exit 3).
+    reach: one more unreachable host than planned still fails the demo (exit 3). The lab's
+    CAs are internal ones, given with --cafile as an operator would.
     """
     reachable = sum(1 for h in lab.hosts.values() if h.spec.up)
     floor = 100.0 * reachable / max(1, len(lab.hosts))
@@ -47,6 +48,8 @@ def audit_command(lab: Lab, out: Path) -> list[str]:
         str(out / "history.db"),
         "--min-coverage",
         f"{floor:.1f}",
+        "--cafile",
+        str(lab.cafile),
     ]
 
 

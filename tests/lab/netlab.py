@@ -161,8 +161,14 @@ class HostSpec:
     """Extra sshd_config lines, appended last (sshd uses the first value it sees, so these
     cannot override the lab's own settings; use them for options the lab does not set)."""
     services: list[Service] = field(default_factory=list)
+    after_start: list[Entry] = field(default_factory=list)
+    """Planted once the services listen: files replaced behind a running server's back
+    (a renewed certificate it was never reloaded for, a key swapped under it)."""
     canaries: list[bytes] = field(default_factory=list)
     """Secret bytes planted on this host (private keys), for the no-key-leaves test."""
+    trust: list[bytes] = field(default_factory=list)
+    """PEM CA certificates its clients are meant to trust (an internal CA): the lab writes
+    them all to `Lab.cafile`, for `certaudit run --cafile`."""
     expect: str = ""
     """One line on what the audit should find here (for the demo and for humans)."""
 
@@ -476,6 +482,11 @@ class Lab:
         return self.dir / "known_hosts"
 
     @property
+    def cafile(self) -> Path:
+        """PEM bundle of every host's `trust` certificates (the lab's internal roots)."""
+        return self.dir / "cafile.pem"
+
+    @property
     def client_key(self) -> Path:
         """ed25519 private key (no passphrase) authorised for root on every host."""
         return self.dir / "client_key"
@@ -539,7 +550,11 @@ class Lab:
                 [self._ssh_target(h) for h in self.hosts.values() if h.spec.up], ssh=True
             )
             self._start_services()
+            for h in self.hosts.values():
+                for entry in h.spec.after_start:
+                    self._apply(h, entry)
             self._write_known_hosts()
+            self._write_cafile()
             self._write_inventory()
         except BaseException:
             self.close(raise_errors=False)
@@ -1041,6 +1056,10 @@ class Lab:
 
     def _ssh_target(self, h: Host) -> tuple[Host, int, subprocess.Popen[bytes] | None, Path]:
         return (h, h.port, h.sshd, h.dir / "sshd.log")
+
+    def _write_cafile(self) -> None:
+        pems = dict.fromkeys(pem for h in self.hosts.values() for pem in h.spec.trust)
+        _write(self.cafile, b"".join(pems))
 
     def _write_known_hosts(self) -> None:
         _write(self.known_hosts, "".join(h.known_hosts_line + "\n" for h in self.hosts.values()))

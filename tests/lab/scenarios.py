@@ -2,21 +2,40 @@
 
 `default_fleet(now)` is the fleet behind the session `lab` fixture and `make demo`:
 
-======  =====================================================================================
-web1    healthy: leaf + intermediate full chain and the CA files under /etc/ssl/local, its key
-        (0600) in /etc/ssl/private, an nginx site naming them, and a TLS listener on :443
-        (openssl s_server) serving that chain.
-web2    an expired certificate and one expiring in 5 days (RSA key, PKCS#1); a noisy root
-        .bashrc/.profile, sshd Banner and MOTD (output framing).
-db1     the messy one: HAProxy cert+chain+key file, a DER certificate, a PKCS#7 bundle, a
-        garbage .crt, a world-readable key (0644), a not-yet-valid certificate, and canary
-        keys of every flavour (encrypted PKCS#8, DER PKCS#8, PKCS#12, OpenSSH, a truncated
-        certificate followed by a key); sshd has AllowTcpForwarding no.
-mail1   certbot layout: live/NAME/{cert,chain,fullchain,privkey}.pem are relative links into
-        archive/NAME/*2.pem; archive also holds the expired generation 1; renewal conf;
-        postfix main.cf naming the live files.
-down1   certificates planted but sshd never runs: connection refused (unreachable).
-======  =====================================================================================
+=======  ====================================================================================
+web1     healthy: leaf + intermediate full chain and the CA files under /etc/ssl/local, its key
+         (0600) in /etc/ssl/private; real nginx serving it on :443 and on a loopback-only
+         admin port 127.0.0.1:8443 (reachable through SSH only).
+web2     an expired certificate and one expiring in 5 days (RSA key, PKCS#1); a noisy root
+         .bashrc/.profile, sshd Banner and MOTD (output framing).
+db1      the messy one: HAProxy cert+chain+key file (served on :443 by openssl s_server), a
+         DER certificate, a PKCS#7 bundle, a garbage .crt, a world-readable key (0644), a
+         not-yet-valid certificate, and canary keys of every flavour (encrypted PKCS#8, DER
+         PKCS#8, PKCS#12, OpenSSH, a truncated certificate followed by a key); sshd has
+         AllowTcpForwarding no, so its listeners are probed from the runner.
+mail1    certbot layout: live/NAME/{cert,chain,fullchain,privkey}.pem are relative links into
+         archive/NAME/*2.pem; archive also holds the expired generation 1; renewal conf;
+         postfix main.cf naming the live files; an SMTP server on :25 offering STARTTLS
+         with the live certificate.
+down1    certificates planted but sshd never runs: connection refused (unreachable).
+chain1   nginx on :443 serving the leaf without its intermediate (CHAIN_INCOMPLETE, the fix
+         names /etc/nginx/sites-enabled/chain1.conf line 5).
+plain1   nginx on :443 without `ssl` on the listen line: plaintext HTTP (TLS_NOT_SPOKEN).
+mtls1    nginx on :443 requiring a client certificate from the Lab Client CA.
+stale1   nginx started with a certificate expiring in 10 days; the file was then replaced by
+         its renewal (new key too) and nginx never reloaded (CERT_NOT_RELOADED).
+keymix1  nginx started with a matching pair; the key file was then replaced by another key,
+         so the pair on disk no longer matches (KEY_MISMATCH; the next reload would fail).
+         What is tested: the pair the configuration names, compared on the host by public-key
+         digest; the running nginx still serves the pair it loaded.
+legacy1  nginx on :443 still accepting TLS 1.0 and 1.1 (LEGACY_PROTOCOL).
+=======  ====================================================================================
+
+Every nginx is the Debian package's binary, started inside its host as
+`nginx -e stderr -c /etc/nginx/nginx.conf -g 'daemon off;'` with a lab-local main file in the
+host's own /etc (its pid and temporary files under /srv/nginx, logs on stderr, nothing written
+under /etc, /var/lib or /root). The lab's CA roots are every host's `trust`: `Lab.cafile`, which
+the demo passes to `certaudit run --cafile`.
 
 Every private key planted is a canary: `canaries(lab)` returns each key's planted bytes and
 its DER encodings, for the test that no key byte ever leaves a host. Those encodings also
@@ -36,7 +55,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -47,7 +68,61 @@ from tests import pki
 from tests.lab.netlab import Dir, Entry, File, HostSpec, Lab, Service, Symlink
 
 #: Names of the hosts of `default_fleet`, in inventory order.
-DEFAULT_HOSTS = ("web1", "web2", "db1", "mail1", "down1")
+DEFAULT_HOSTS = (
+    "web1",
+    "web2",
+    "db1",
+    "mail1",
+    "down1",
+    "chain1",
+    "plain1",
+    "mtls1",
+    "stale1",
+    "keymix1",
+    "legacy1",
+)
+#: The listener finding each host is built for (the healthy web1 must raise none).
+LISTENER_FINDINGS = {
+    "chain1": "CHAIN_INCOMPLETE",
+    "plain1": "TLS_NOT_SPOKEN",
+    "mtls1": "CLIENT_CERT_REQUIRED",
+    "stale1": "CERT_NOT_RELOADED",
+    "keymix1": "KEY_MISMATCH",
+    "legacy1": "LEGACY_PROTOCOL",
+}
+STARTTLS_SERVER = Path(__file__).with_name("starttls_server.py")
+
+
+def host_python() -> str:
+    """A Python that lab hosts can run: root's home is their own (empty) folder, so a
+    pyenv interpreter under /root is out of their reach; Debian's python3 is not."""
+    import os
+
+    for candidate in ("/usr/bin/python3", os.path.realpath(sys.executable)):
+        if os.access(candidate, os.X_OK) and not candidate.startswith("/root/"):
+            return candidate
+    return "/usr/bin/python3"
+
+
+NGINX_MAIN = b"""# certaudit lab: this host's own nginx, run in the foreground by the lab
+# (nginx -e stderr -c /etc/nginx/nginx.conf -g 'daemon off;'). Its pid file and temporary
+# files stay in /srv/nginx and it logs to stderr: it writes nothing under /etc, /var/lib, /root.
+worker_processes 1;
+pid /srv/nginx/nginx.pid;
+error_log stderr;
+events { worker_connections 128; }
+http {
+    access_log off;
+    client_body_temp_path /srv/nginx/client_body;
+    proxy_temp_path /srv/nginx/proxy;
+    fastcgi_temp_path /srv/nginx/fastcgi;
+    uwsgi_temp_path /srv/nginx/uwsgi;
+    scgi_temp_path /srv/nginx/scgi;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    include /etc/nginx/sites-enabled/*.conf;
+}
+"""
+NGINX_ARGV = ("nginx", "-e", "stderr", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;")
 CANARY_PASSPHRASE = b"lab-canary-passphrase"
 
 
@@ -74,8 +149,51 @@ def _leaf(h: pki.Hierarchy, cn: str, now: dt.datetime, **kw: object) -> pki.Issu
     return h.leaf(cn, now=now, fresh_key=True, **kw)
 
 
+def _nginx(spec: HostSpec, site: str, text: bytes, port: int = 443) -> None:
+    """The lab-local nginx main file, one site, and nginx as a service of the host."""
+    spec.files += [
+        Dir("/srv/nginx", 0o755),
+        File("/etc/nginx/nginx.conf", NGINX_MAIN),
+        File(f"/etc/nginx/sites-enabled/{site}.conf", text),
+    ]
+    spec.services.append(Service(NGINX_ARGV, port=port))
+
+
+def _site(
+    spec: HostSpec,
+    h: pki.Hierarchy,
+    now: dt.datetime,
+    *,
+    chain: bool = True,
+    listen: str = "listen 443 ssl;",
+    extra: str = "",
+    **kw: object,
+) -> pki.Issued:
+    """An nginx host serving one leaf of `h` for NAME.example.test (NAME = the host).
+
+    The certificate directive is on line 5 of /etc/nginx/sites-enabled/NAME.conf."""
+    cn = f"{spec.name}.example.test"
+    leaf = _leaf(h, cn, now, **kw)
+    cert = f"/etc/ssl/local/{cn}.{'fullchain.pem' if chain else 'crt'}"
+    key = f"/etc/ssl/private/{cn}.key"
+    spec.files.append(File(cert, pki.pem_bundle(leaf, h.intermediate) if chain else leaf.pem))
+    _plant_key(spec, key, leaf)
+    site = (
+        f"server {{\n    {listen}\n    server_name {cn};\n"
+        "    # the certificate clients are sent\n"
+        f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n{extra}}}\n"
+    )
+    _nginx(spec, spec.name, site.encode())
+    spec.trust.append(h.root.pem)
+    return leaf
+
+
 def _web1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
-    spec = HostSpec("web1", expect="healthy: valid chain, key 0600, TLS on :443")
+    spec = HostSpec(
+        "web1",
+        expect="healthy nginx: full chain on :443 and loopback-only :8443, key 0600",
+        trust=[h.root.pem],
+    )
     cn = "web1.example.test"
     leaf = _leaf(
         h, cn, now, days_before=30, days_after=200, sans=[cn, "www.example.test", "10.250.0.10"]
@@ -87,37 +205,17 @@ def _web1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
         File("/etc/ssl/local/lab-root-ca.pem", h.root.pem),
     ]
     _plant_key(spec, f"/etc/ssl/private/{cn}.key", leaf)
-    spec.files.append(
-        File(
-            "/etc/nginx/sites-enabled/web1.conf",
-            (
-                "server {\n    listen 443 ssl;\n"
-                "    server_name web1.example.test www.example.test;\n"
-                f"    ssl_certificate /etc/ssl/local/{cn}.fullchain.pem;\n"
-                f"    ssl_certificate_key /etc/ssl/private/{cn}.key;\n}}\n"
-            ).encode(),
-        )
+    site = (
+        "server {\n    listen 443 ssl;\n"
+        "    server_name web1.example.test www.example.test;\n"
+        f"    ssl_certificate /etc/ssl/local/{cn}.fullchain.pem;\n"
+        f"    ssl_certificate_key /etc/ssl/private/{cn}.key;\n}}\n"
+        "# the admin endpoint: loopback only, reachable through SSH alone\n"
+        "server {\n    listen 127.0.0.1:8443 ssl;\n    server_name web1.example.test;\n"
+        f"    ssl_certificate /etc/ssl/local/{cn}.fullchain.pem;\n"
+        f"    ssl_certificate_key /etc/ssl/private/{cn}.key;\n}}\n"
     )
-    spec.services.append(
-        Service(
-            (
-                "openssl",
-                "s_server",
-                "-quiet",
-                "-www",
-                "-4",
-                "-accept",
-                "443",
-                "-cert",
-                f"/etc/ssl/local/{cn}.crt",
-                "-key",
-                f"/etc/ssl/private/{cn}.key",
-                "-cert_chain",
-                "/etc/ssl/local/lab-intermediate-ca.pem",
-            ),
-            port=443,
-        )
-    )
+    _nginx(spec, "web1", site.encode())
     return spec
 
 
@@ -153,7 +251,7 @@ def _db1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
         "db1",
         allow_tcp_forwarding=False,
         expect="combined cert+key, DER, PKCS#7, garbage .crt, world-readable key, "
-        "not-yet-valid; AllowTcpForwarding no",
+        "not-yet-valid; AllowTcpForwarding no (listeners probed from the runner)",
     )
     cn = "db1.example.test"
     # HAProxy: leaf, chain and key in one file.
@@ -172,6 +270,30 @@ def _db1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
             ).encode(),
         )
     )
+
+    # what haproxy.cfg describes, served by openssl s_server (HAProxy is not installed)
+    spec.files.append(File("/etc/ssl/local/lab-intermediate-ca.pem", h.intermediate.pem))
+    spec.services.append(
+        Service(
+            (
+                "openssl",
+                "s_server",
+                "-quiet",
+                "-www",
+                "-4",
+                "-accept",
+                "443",
+                "-cert",
+                f"/etc/haproxy/certs/{cn}.pem",
+                "-key",
+                f"/etc/haproxy/certs/{cn}.pem",
+                "-cert_chain",
+                "/etc/ssl/local/lab-intermediate-ca.pem",
+            ),
+            port=443,
+        )
+    )
+    spec.trust.append(h.root.pem)
 
     client = _leaf(h, "db1-replication", now, days_before=5, days_after=90, sans=[])
     spec.files.append(File("/etc/ssl/local/db1-replication.der", client.der))
@@ -244,7 +366,11 @@ def _db1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
 
 def _mail1(now: dt.datetime, acme: pki.Hierarchy) -> HostSpec:
     name = "mail1.example.test"
-    spec = HostSpec("mail1", expect="certbot: live cert valid 60 days; archive gen 1 expired")
+    spec = HostSpec(
+        "mail1",
+        expect="certbot: live cert valid 60 days; archive gen 1 expired; SMTP STARTTLS on :25",
+        trust=[acme.root.pem],
+    )
     le = "/etc/letsencrypt"
     spec.files += [
         Dir(le, 0o755),
@@ -297,6 +423,23 @@ def _mail1(now: dt.datetime, acme: pki.Hierarchy) -> HostSpec:
             ).encode(),
         )
     )
+    spec.services.append(
+        Service(
+            (
+                host_python(),
+                str(STARTTLS_SERVER),
+                "--protocol",
+                "smtp",
+                "--port",
+                "25",
+                "--cert",
+                f"{le}/live/{name}/fullchain.pem",
+                "--key",
+                f"{le}/live/{name}/privkey.pem",
+            ),
+            port=25,
+        )
+    )
     return spec
 
 
@@ -308,11 +451,87 @@ def _down1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
     return spec
 
 
+def _chain1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec(
+        "chain1",
+        expect="nginx :443 sends the leaf without its intermediate (also probed from outside)",
+        vars={"certaudit_probe_direct": "true"},
+    )
+    _site(spec, h, now, chain=False, days_before=20, days_after=300)
+    return spec
+
+
+def _plain1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec("plain1", expect="nginx :443 without `ssl`: plaintext HTTP on a TLS port")
+    _site(spec, h, now, listen="listen 443;", days_before=20, days_after=300)
+    return spec
+
+
+def _mtls1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec("mtls1", expect="nginx :443 requires a client certificate (Lab Client CA)")
+    client_ca = pki.hierarchy(now, name="Lab Client")
+    spec.files.append(File("/etc/ssl/local/lab-client-ca.pem", client_ca.root.pem))
+    extra = (
+        "    ssl_client_certificate /etc/ssl/local/lab-client-ca.pem;\n    ssl_verify_client on;\n"
+    )
+    _site(spec, h, now, extra=extra, days_before=20, days_after=300)
+    return spec
+
+
+def _stale1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec(
+        "stale1",
+        expect="nginx still serves the certificate expiring in 10 days; its renewal sits "
+        "in the file (never reloaded)",
+    )
+    cn = "stale1.example.test"
+    _site(spec, h, now, days_before=80, days_after=10)
+    renewed = _leaf(h, cn, now, days_before=1, days_after=89)
+    spec.after_start += [
+        File(f"/etc/ssl/local/{cn}.fullchain.pem", pki.pem_bundle(renewed, h.intermediate)),
+        File(f"/etc/ssl/private/{cn}.key", renewed.key_pem(), 0o600),
+    ]
+    spec.canaries += [renewed.key_pem(), *_der_forms(renewed.key)]
+    return spec
+
+
+def _keymix1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec(
+        "keymix1",
+        expect="the key file nginx's configuration names was replaced by another key",
+    )
+    cn = "keymix1.example.test"
+    _site(spec, h, now, days_before=20, days_after=300)
+    stray = _leaf(h, "stray.keymix1.example.test", now)
+    spec.after_start.append(File(f"/etc/ssl/private/{cn}.key", stray.key_pem(), 0o600))
+    spec.canaries += [stray.key_pem(), *_der_forms(stray.key)]
+    return spec
+
+
+def _legacy1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec("legacy1", expect="nginx :443 still accepts TLS 1.0 and 1.1")
+    extra = "    ssl_protocols TLSv1 TLSv1.1 TLSv1.2;\n    ssl_ciphers DEFAULT:@SECLEVEL=0;\n"
+    _site(spec, h, now, extra=extra, days_before=20, days_after=300)
+    return spec
+
+
 def default_fleet(now: dt.datetime, hierarchy: pki.Hierarchy | None = None) -> list[HostSpec]:
-    """The ~5-host fleet of `make demo` (see the module docstring), relative to `now`."""
+    """The fleet of `make demo` (see the module docstring), relative to `now`."""
     h = hierarchy or pki.hierarchy(now, name="Lab")
     acme = pki.hierarchy(now, name="Lab ACME")
-    return [_web1(now, h), _web2(now, h), _db1(now, h), _mail1(now, acme), _down1(now, h)]
+    return [
+        _web1(now, h),
+        _web2(now, h),
+        _db1(now, h),
+        _mail1(now, acme),
+        _down1(now, h),
+        _chain1(now, h),
+        _plain1(now, h),
+        _mtls1(now, h),
+        _stale1(now, h),
+        _keymix1(now, h),
+        _legacy1(now, h),
+    ]
 
 
 def canaries(lab: Lab | Iterable[HostSpec]) -> list[bytes]:
@@ -330,7 +549,7 @@ def canaries(lab: Lab | Iterable[HostSpec]) -> list[bytes]:
     for spec in specs:
         for c in spec.canaries:
             seen.setdefault(c, None)
-        for entry in spec.files:
+        for entry in [*spec.files, *spec.after_start]:
             if not isinstance(entry, File):
                 continue
             for m in _PEM_RE.finditer(entry.data):

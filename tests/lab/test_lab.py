@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import base64
 import datetime as dt
+import ipaddress
 import os
 import re
 import shlex

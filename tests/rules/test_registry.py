@@ -43,9 +43,6 @@ from tests.rules.kit import (
 FINDINGS_MD = Path(__file__).resolve().parents[3] / "shared" / "spec" / "FINDINGS.md"
 
 DEFERRED: dict[str, str] = {
-    "LEGACY_PROTOCOL": "issue 4 (listeners)",
-    "CERT_NOT_RELOADED": "issue 4 (listeners)",
-    "KEY_MISMATCH": "issue 4 (listeners)",
     "CERTBOT_TIMER_INACTIVE": "a later issue (renewal)",
     "CERTBOT_RENEWAL_FAILING": "a later issue (renewal)",
     "RENEWAL_NOT_AUTOMATED": "a later issue (renewal)",
@@ -144,6 +141,15 @@ def _both(make_chain: Callable[[], tuple], **kw) -> list[Callable[[], Evidence]]
 
 W = world
 
+
+def _served_case(name: str) -> Evidence:
+    """A named case of tests/rules/test_served.py (one host with listeners and configs)."""
+    from tests.rules import test_served
+
+    make, _ = test_served.CASES[name]
+    return test_served._evidence(make)
+
+
 POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
     "CERT_EXPIRED": [
         _cert(days_before=400, days_after=-3),
@@ -218,6 +224,12 @@ POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
         _endpoint(ProbeStatus.HANDSHAKE_FAILED, error="sslv3 alert handshake failure"),
         _endpoint(ProbeStatus.HANDSHAKE_FAILED, error="", servername=None),
     ],
+    "LEGACY_PROTOCOL": [lambda: _served_case("listener accepts TLS 1.1")],
+    "CERT_NOT_RELOADED": [
+        lambda: _served_case("renewed on disk, never reloaded"),
+        lambda: _served_case("no configuration: a newer deployed file for the same names"),
+    ],
+    "KEY_MISMATCH": [lambda: _served_case("configured key belongs to another certificate")],
 }
 
 
