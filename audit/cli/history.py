@@ -23,7 +23,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from audit.analyze import Evidence, analyze
+from audit.analyze import analyze, fleet_evidence
 from audit.cli import app
 from audit.cli.terminal import safe
 from audit.errors import AuditError, HistoryError
@@ -70,7 +70,14 @@ def _load(history: History, run_id: str) -> AuditResult:
     if not (isinstance(windows, list) and windows and all(isinstance(w, int) for w in windows)):
         windows = list(Settings.expiry_windows)  # the default
     settings = Settings(now=result.finished_at, expiry_windows=tuple(windows))
-    return replace(result, findings=tuple(analyze(Evidence(hosts=result.hosts), settings)))
+    cafile = history.run_settings(run_id).get("cafile")
+    try:  # the same evidence a live run builds: listeners, served chains, --cafile
+        evidence = fleet_evidence(
+            result.hosts, now=result.finished_at, cafile=cafile if isinstance(cafile, str) else None
+        )
+    except OSError:  # the --cafile has moved since: judge against Mozilla's roots alone
+        evidence = fleet_evidence(result.hosts, now=result.finished_at)
+    return replace(result, findings=tuple(analyze(evidence, settings)))
 
 
 def _latest(history: History) -> str:

@@ -252,7 +252,12 @@ def _run(
         started = datetime.now(UTC)
         run_id = history.begin_run(
             str(inventory_path),
-            {"limit": limit, "expiry_windows": list(windows), "hosts": len(inventory.hosts)},
+            {
+                "limit": limit,
+                "expiry_windows": list(windows),
+                "hosts": len(inventory.hosts),
+                "cafile": str(cafile.resolve()) if cafile is not None else None,
+            },
             started_at=started,
         )
         position = {h.name: i for i, h in enumerate(inventory.hosts)}
