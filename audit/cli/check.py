@@ -25,8 +25,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from audit.cli import app
+from audit.cli import app, terminal
 from audit.cli.terminal import exit_code_for, format_finding, safe
+from audit.errors import ConfigError
 from audit.model import (
     CertInfo,
     CertLocation,
@@ -122,14 +123,11 @@ def parse_target(text: str) -> Target:
 
 
 def parse_windows(text: str) -> tuple[int, ...]:
-    """ "30,14,7" -> (30, 14, 7), widest first."""
+    """The shared --expiry-windows parser, with check's usage-error type."""
     try:
-        values = sorted({int(part) for part in text.split(",") if part.strip()}, reverse=True)
-    except ValueError:
-        raise UsageError(f"--expiry-windows: expected days like 30,14,7, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise UsageError(f"--expiry-windows: expected positive days like 30,14,7, got {text!r}")
-    return tuple(values)
+        return terminal.parse_windows(text)
+    except ConfigError as exc:
+        raise UsageError(exc.message) from None
 
 
 def _quiet_library_warnings() -> None:

@@ -14,7 +14,7 @@ import typer
 
 from audit.analyze import analyze, fleet_evidence
 from audit.cli import app
-from audit.cli.terminal import format_finding, safe
+from audit.cli.terminal import format_finding, parse_windows, safe
 from audit.collect.hostkeys import KnownHosts
 from audit.collect.ssh import SshOptions
 from audit.errors import AuditError, ConfigError
@@ -30,17 +30,6 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_COVERAGE = 0, 1, 2, 3
 
 INTERRUPTED_DETAIL = "run interrupted before this host finished"
 """The outcome detail of a host the run never finished (also in the stored run)."""
-
-
-def parse_windows(text: str) -> tuple[int, ...]:
-    """ "30,14,7" -> (30, 14, 7), widest first."""
-    try:
-        values = sorted({int(part) for part in text.split(",") if part.strip()}, reverse=True)
-    except ValueError:
-        raise ConfigError(f"--expiry-windows: expected days like 30,14,7, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise ConfigError(f"--expiry-windows: expected positive days like 30,14,7, got {text!r}")
-    return tuple(values)
 
 
 class _Progress(Observer):
