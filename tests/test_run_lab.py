@@ -65,6 +65,14 @@ def assert_no_canary(data: bytes, lab, where: str) -> None:
     assert not leaks, f"planted private key material leaked into {where} at offsets {leaks[:5]}"
 
 
+def run_cli(lab, out: Path, db: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
+    """`certaudit run` on the lab as a real process, as an operator would run it."""
+    argv = [sys.executable, "-m", "audit", "run", str(lab.inventory)]
+    argv += ["--known-hosts", str(lab.known_hosts), "--out", str(out), "--db", str(db)]
+    argv += ["--host-timeout", "15", "--ssh-config", "/dev/null", *extra]
+    return subprocess.run(argv, capture_output=True, timeout=120)
+
+
 def test_fleet_outcomes_and_findings(lab):
     started = time.monotonic()
     results = audit(lab, host_timeout=15.0)
@@ -97,30 +105,7 @@ def test_canary_keys_never_leave_hosts(lab, tmp_path):
 
     out = tmp_path / "out"
     db = tmp_path / "history.db"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "audit",
-            "run",
-            str(lab.inventory),
-            "--known-hosts",
-            str(lab.known_hosts),
-            "--out",
-            str(out),
-            "--db",
-            str(db),
-            "-vvv",
-            "--host-timeout",
-            "15",
-            "--connect-timeout",
-            "5",
-            "--ssh-config",
-            "/dev/null",
-        ],
-        capture_output=True,
-        timeout=120,
-    )
+    proc = run_cli(lab, out, db, "-vvv", "--connect-timeout", "5")
     assert proc.returncode in (1, 3), proc.stderr.decode()
     on_disk = proc.stdout + proc.stderr
     for path in [*out.iterdir(), *tmp_path.glob("history.db*")]:
@@ -130,29 +115,7 @@ def test_canary_keys_never_leave_hosts(lab, tmp_path):
 
 def test_findings_json_ranks_findings_from_every_host(lab, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "audit",
-            "run",
-            str(lab.inventory),
-            "--known-hosts",
-            str(lab.known_hosts),
-            "--out",
-            str(out),
-            "--db",
-            str(tmp_path / "h.db"),
-            "--host-timeout",
-            "15",
-            "--ssh-config",
-            "/dev/null",
-            "--cafile",
-            str(lab.cafile),
-        ],
-        capture_output=True,
-        timeout=120,
-    )
+    proc = run_cli(lab, out, tmp_path / "h.db", "--cafile", str(lab.cafile))
     assert proc.returncode == 3, proc.stderr.decode()  # down1 is not audited: coverage below 100%
     doc = json.loads((out / "findings.json").read_text())
     assert doc["schema_version"]
