@@ -742,13 +742,16 @@ ca_resolve() {
 # One walk per root: never crosses into another filesystem (-xdev) or into /proc, /sys,
 # /dev; never follows a symlink; reads regular files only. The copies update-ca-trust
 # generates from tls-ca-bundle.pem (hashed folder, OpenSSL trust, Java, EFI formats) are
-# skipped: they hold the same anchors again and would triple the output on RHEL.
+# skipped: they hold the same anchors again and would triple the output on RHEL. So is
+# Debian's c_rehash link farm in /etc/ssl/certs (~300 symlinks into /usr/share, or to
+# files the walk reads directly): resolving each one costs a process, most of a walk.
 ca_walk() {
   # shellcheck disable=SC2067  # CA_T is "+" or ";"
   e=$( { find "$1" -xdev \( -path /proc -o -path /sys -o -path /dev \
       -o -path /etc/pki/ca-trust/extracted/pem/directory-hash \
       -o -path /etc/pki/ca-trust/extracted/openssl -o -path /etc/pki/ca-trust/extracted/java \
-      -o -path /etc/pki/ca-trust/extracted/edk2 \) -prune -o \
+      -o -path /etc/pki/ca-trust/extracted/edk2 \
+      -o \( -type l -path '/etc/ssl/certs/*' \) \) -prune -o \
       -type l -exec sh -c "$CA_H_LINK" sh {} "$CA_T" -o \
       -type f -size +"$CA_MAXB"c -exec sh -c "$CA_SH_LIB$CA_H_BIG" sh {} "$CA_T" -o \
       -type f -exec sh -c "$CA_SH_LIB$CA_H_FILE" sh {} "$CA_T" 2>&1 1>&3 3>&-; } | head -c 65536)
