@@ -10,6 +10,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from audit.collect.hostkeys import KnownHosts
@@ -18,6 +19,7 @@ from audit.inventory import load_inventory
 from audit.model import HostOutcome, HostResult
 from audit.runner import FleetOptions, Observer, audit_fleet
 from tests.lab.scenarios import LISTENER_FINDINGS, canaries, canary_windows, find_leaks
+from tests.report.test_json_schema import SCHEMA_PATH
 
 pytestmark = pytest.mark.lab
 
@@ -119,6 +121,9 @@ def test_findings_json_ranks_findings_from_every_host(lab, tmp_path):
     assert proc.returncode == 3, proc.stderr.decode()  # down1 is not audited: coverage below 100%
     doc = json.loads((out / "findings.json").read_text())
     assert doc["schema_version"]
+    schema = json.loads(SCHEMA_PATH.read_text())
+    problems = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)]
+    assert not problems, problems[:5]  # the real lab document honours the committed schema
     risks = [f["risk"] for f in doc["findings"]]
     assert risks == sorted(risks, reverse=True)
     hosts_with_findings = {f["host"] for f in doc["findings"]}

@@ -101,6 +101,11 @@ def listener_doc(listener: Listener) -> dict[str, Any]:
         "config_file": listener.config_file,
         "config_line": listener.config_line,
         "cert_file": listener.cert_file,
+        "server": listener.server,
+        "server_names": list(listener.server_names),
+        "starttls": listener.starttls,
+        "legacy_protocol": listener.legacy_protocol,
+        "notes": list(listener.notes),
         "probes": [probe_doc(p) for p in listener.probes],
     }
 
