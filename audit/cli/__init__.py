@@ -49,7 +49,13 @@ def register(only: str | None = None) -> None:
 def main() -> None:
     """Console-script entry point."""
     import sys
+    import warnings
 
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    # Library chatter (certifi ships a root with a zero serial) does not belong in cron
+    # mail; what matters about a certificate is in CertInfo.warnings and the findings.
+    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
     command = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
     register(command)
     app()
