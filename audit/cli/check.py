@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -128,14 +127,6 @@ def parse_windows(text: str) -> tuple[int, ...]:
         return terminal.parse_windows(text)
     except ConfigError as exc:
         raise UsageError(exc.message) from None
-
-
-def _quiet_library_warnings() -> None:
-    """Keep library deprecation chatter (e.g. a root in certifi's bundle with a zero
-    serial) off the operator's terminal; findings carry what matters."""
-    from cryptography.utils import CryptographyDeprecationWarning
-
-    warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
 
 
 def _fail(command: str, message: str) -> NoReturn:
@@ -281,7 +272,6 @@ def check(
     ] = "30,14,7",
 ) -> None:
     """Diagnose one TLS endpoint: the chain it sends, trust, names, expiry, protocol."""
-    _quiet_library_warnings()
     try:
         tgt = parse_target(target)
         windows = parse_windows(expiry_windows)
@@ -475,7 +465,6 @@ def inspect(
     ] = "30,14,7",
 ) -> None:
     """Decode and diagnose local certificate files or bundles (each bundle as a chain)."""
-    _quiet_library_warnings()
     try:
         windows = parse_windows(expiry_windows)
         read = _read_files(files)
