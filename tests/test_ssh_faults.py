@@ -185,3 +185,13 @@ def test_bad_inventory_is_an_error_naming_the_file(tmp_path, content, expected):
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "out" / "findings.json").exists()  # never "0 findings"
+
+
+def test_bracketed_port_entries_match_only_their_port(tmp_path):
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHpEn0F1I0Em9tNf8H1L2q1yKxkC4QqT0vXqBeNNqyWf"
+    path = tmp_path / "known_hosts"
+    path.write_text(f"[192.0.2.5]:2222 {key}\n")
+    known = KnownHosts.load(path)
+    assert known.known_keys("192.0.2.5", "192.0.2.5", 2222)
+    assert not known.known_keys("192.0.2.5", "192.0.2.5", 22)
+    assert not known.known_keys("192.0.2.5", "192.0.2.5", None)

@@ -141,3 +141,25 @@ def test_jump_host_from_ssh_config_is_held_to_the_same_policy(make_lab, tmp_path
         results = _audit(lab, Path(lab.known_hosts), ssh_config=[str(config)])
         assert results["inner"].outcome is HostOutcome.KEY_MISMATCH
         assert "jump host" in results["inner"].detail
+
+
+def test_false_login_shell_is_a_stated_failure(make_lab):
+    with make_lab([HostSpec("noshell", login_shell="/bin/false"), "fine"]) as lab:
+        results = _audit(lab, Path(lab.known_hosts))
+        assert results["fine"].outcome is HostOutcome.OK
+        assert results["noshell"].outcome is HostOutcome.FAILED
+        assert "no usable output" in results["noshell"].detail
+
+
+def test_hashed_known_hosts_entries_are_honoured(make_lab, tmp_path):
+    import subprocess
+
+    with make_lab(["hashed"]) as lab:
+        host = lab.hosts["hashed"]
+        hashed = tmp_path / "known_hosts"
+        key = host.known_hosts_line.split(None, 1)[1]
+        hashed.write_text(f"{host.address} {key}\n")
+        subprocess.run(["ssh-keygen", "-H", "-f", str(hashed)], check=True, capture_output=True)
+        text = hashed.read_text()
+        assert text.startswith("|1|") and host.address not in text
+        assert _audit(lab, hashed)["hashed"].outcome is HostOutcome.OK
