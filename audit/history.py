@@ -741,6 +741,36 @@ class History:
         self._active_run = run_id
         return run_id
 
+    def resume_run(self, run_id: str) -> None:
+        """Take the run lock and reopen a run that did not complete (killed, or stopped
+        with Ctrl-C) so more hosts can be recorded into it; its findings are dropped, to be
+        computed again over every host when it finishes. Raises HistoryError when another
+        run holds the lock, the run does not exist, or it completed.
+        """
+        if self._active_run is not None:
+            raise HistoryError(f"run {self._active_run} is still in progress in this process")
+        fd = self._acquire_lock()
+        try:
+            with self._transaction("reopen a run in") as conn:
+                row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if row is None:
+                    raise HistoryError(f"no run {run_id} in {self.path}")
+                if row[0] == "complete":
+                    raise HistoryError(f"run {run_id} completed; there is nothing to resume")
+                _write_lock_info(fd, run_id)
+                conn.execute(
+                    "UPDATE runs SET status = 'running', finished_at = NULL, pid = ? WHERE id = ?",
+                    (os.getpid(), run_id),
+                )
+                conn.execute("DELETE FROM findings WHERE run_id = ?", (run_id,))
+        except BaseException:
+            with suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+        self._active_run = run_id
+
     def record_host(self, run_id: str, result: HostResult, *, position: int | None = None) -> None:
         """Store one host's envelope in its own committed transaction.
 

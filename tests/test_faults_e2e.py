@@ -486,6 +486,51 @@ def test_kill_9_mid_run_keeps_the_database_and_the_previous_report(
     assert changes["hosts_not_compared"] == ["hang"]
 
 
+def test_resume_after_kill_9_audits_only_the_unfinished_hosts(
+    make_lab: Any, tmp_path: Path
+) -> None:
+    with make_lab(["fast1", HostSpec("hang", files=SLOW_FIND), "fast2"], same_files=True) as lab:
+        db = tmp_path / "history.db"
+        lab.write_file("hang", "/root/hang", b"")
+        proc = start(
+            run_args(lab, tmp_path / "killed", db, "--host-timeout", "120"), tmp_path / "l"
+        )
+        try:
+            wait_for_hosts(db, proc, {"fast1", "fast2"})
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        [(killed_id, _)] = run_ids(db)
+        conn = sqlite3.connect(db)
+        try:
+            first = dict(conn.execute("SELECT name, finished_at FROM hosts").fetchall())
+        finally:
+            conn.close()
+
+        lab.remove("hang", "/root/hang")  # the hung mount is back
+        out = tmp_path / "resumed"
+        resumed = certaudit(*run_args(lab, out, db, "--resume"))
+        assert resumed.returncode == 1, resumed.stderr  # findings, every host audited
+        assert f"resuming run {killed_id}: 2 host(s) already done, 1 to audit" in resumed.stderr
+        assert run_ids(db) == [(killed_id, "complete")]  # the same run, now complete
+        doc = assert_reports_open(out)
+        assert doc["run_id"] == killed_id and doc["partial"] is False
+        assert outcomes(doc) == {"fast1": "ok", "hang": "ok", "fast2": "ok"}
+        conn = sqlite3.connect(db)
+        try:
+            second = dict(conn.execute("SELECT name, finished_at FROM hosts").fetchall())
+        finally:
+            conn.close()
+        # the hosts that had finished were not audited again; the hung one was
+        assert second["fast1"] == first["fast1"] and second["fast2"] == first["fast2"]
+        assert second["hang"] != first["hang"]
+        # findings cover every host, computed once over the whole run
+        assert {f["host"] for f in doc["findings"]} >= {"fast1", "hang", "fast2"}
+
+        again = certaudit(*run_args(lab, tmp_path / "again", db, "--resume"))
+        assert again.returncode == 2 and "no interrupted or partial run" in again.stderr
+
+
 def test_ctrl_c_mid_run_exits_130_and_keeps_every_host(make_lab: Any, tmp_path: Path) -> None:
     with make_lab(["fast1", HostSpec("hang", files=SLOW_FIND), "fast2"], same_files=True) as lab:
         lab.write_file("hang", "/root/hang", b"")

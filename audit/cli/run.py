@@ -18,7 +18,7 @@ from audit.cli.terminal import format_finding, parse_windows, safe
 from audit.collect.hostkeys import KnownHosts
 from audit.collect.ssh import SshOptions
 from audit.errors import AuditError, ConfigError
-from audit.history import History, default_db_path
+from audit.history import History, RunStatus, default_db_path
 from audit.inventory import load_inventory
 from audit.model import AuditResult, HostOutcome, HostResult, Severity
 from audit.report import write_reports
@@ -155,6 +155,14 @@ def run_command(
             help="Also trust these CA certificates when judging served chains (internal CA).",
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the most recent run that did not complete (killed or interrupted): "
+            "audit only the hosts it had not finished.",
+        ),
+    ] = False,
 ) -> None:
     """Audit every host of an inventory over SSH and write reports."""
     try:
@@ -176,6 +184,7 @@ def run_command(
             min_coverage,
             verbose,
             cafile=cafile,
+            resume=resume,
         )
     except AuditError as exc:
         typer.echo(f"certaudit: error: {safe(exc)}", err=True)
@@ -201,6 +210,7 @@ def _run(
     min_coverage: float,
     verbose: int,
     cafile: Path | None = None,
+    resume: bool = False,
 ) -> int:
     windows = parse_windows(expiry_windows)
     if cafile is not None:  # checked before any host is contacted
@@ -238,27 +248,38 @@ def _run(
         raise ConfigError(f"--out {out}: the folder is not writable")
 
     with History.open(db or default_db_path()) as history:
-        started = datetime.now(UTC)
-        run_id = history.begin_run(
-            str(inventory_path),
-            {
-                "limit": limit,
-                "expiry_windows": list(windows),
-                "hosts": len(inventory.hosts),
-                "cafile": str(cafile.resolve()) if cafile is not None else None,
-            },
-            started_at=started,
-        )
+        done: dict[str, HostResult] = {}
+        if resume:
+            run_id, started, done = _reopen(history, str(inventory_path))
+        else:
+            started = datetime.now(UTC)
+            run_id = history.begin_run(
+                str(inventory_path),
+                {
+                    "limit": limit,
+                    "expiry_windows": list(windows),
+                    "hosts": len(inventory.hosts),
+                    "cafile": str(cafile.resolve()) if cafile is not None else None,
+                },
+                started_at=started,
+            )
         position = {h.name: i for i, h in enumerate(inventory.hosts)}
+        todo = [h for h in inventory.hosts if h.name not in done]
         # Every host is stored at once as "not finished", and replaced as it ends: a run
         # that is killed (kill -9, power loss) still lists every inventory host.
+        now = datetime.now(UTC)
         pending = {
-            h.name: HostResult(h, HostOutcome.FAILED, INTERRUPTED_DETAIL, started, started)
-            for h in inventory.hosts
+            h.name: HostResult(h, HostOutcome.FAILED, INTERRUPTED_DETAIL, now, now) for h in todo
         }
-        for h in inventory.hosts:
+        for h in todo:
             history.record_host(run_id, pending[h.name], position=position[h.name])
-        progress = _Progress(len(inventory.hosts), verbose)
+        if resume:
+            typer.echo(
+                f"certaudit: resuming run {run_id}: {len(done)} host(s) already done, "
+                f"{len(todo)} to audit",
+                err=True,
+            )
+        progress = _Progress(len(todo), verbose)
         arrived: dict[str, HostResult] = {}
 
         def record(r: HostResult) -> None:  # committed as each host ends
@@ -267,13 +288,15 @@ def _run(
 
         interrupted = False
         try:
-            asyncio.run(audit_fleet(inventory.hosts, known, options, progress, on_result=record))
+            asyncio.run(audit_fleet(todo, known, options, progress, on_result=record))
         except KeyboardInterrupt:
             interrupted = True
         finally:
             progress.stop()
         # every host appears with an outcome, in inventory order, as stored
-        results = [arrived.get(h.name) or pending[h.name] for h in inventory.hosts]
+        results = [
+            done.get(h.name) or arrived.get(h.name) or pending[h.name] for h in inventory.hosts
+        ]
         saved = known.save()
         if saved:
             typer.echo(f"certaudit: recorded {saved} new host key(s) in {known.path}", err=True)
@@ -314,6 +337,26 @@ def _run(
     if coverage < min_coverage:
         return EXIT_COVERAGE
     return EXIT_FINDINGS if any(f.severity.rank >= fail_on.rank for f in findings) else EXIT_OK
+
+
+def _reopen(history: History, inventory: str) -> tuple[str, datetime, dict[str, HostResult]]:
+    """The most recent run that did not complete, reopened: its id, start, finished hosts."""
+    unfinished = (RunStatus.INTERRUPTED, RunStatus.PARTIAL)
+    run = next((r for r in history.list_runs() if r.status in unfinished), None)
+    if run is None:
+        raise ConfigError(
+            f"--resume: no interrupted or partial run in {history.path}",
+            hint="start a new run without --resume",
+        )
+    if run.inventory != inventory:
+        raise ConfigError(
+            f"--resume: run {run.run_id} audited {run.inventory}, not {inventory}",
+            hint="resume with the same inventory, or start a new run",
+        )
+    stored = history.load_run(run.run_id)
+    history.resume_run(run.run_id)
+    done = {r.host.name: r for r in stored.hosts if r.detail != INTERRUPTED_DETAIL}
+    return run.run_id, stored.started_at, done
 
 
 def _summary(result: AuditResult, written: list[Path], verbose: int) -> None:
