@@ -263,6 +263,8 @@ def context(result: AuditResult, previous: AuditResult | None = None) -> dict[st
         "anchors": anchors,
         "cert_anchor": cert_anchor,
         "cert_findings": cert_findings,
+        "deployed": deployed,
+        "trust_only": [u for u in uses if not u.deployed],
         "soon": [u for u in deployed if u.days_left <= 90],
         "timeline": timeline(deployed),
         "hosts": hosts,
