@@ -27,6 +27,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from audit.analyze import NOT_DEPLOYED_KINDS
 from audit.model import AuditResult, CertInfo, CertLocation
 from audit.report import view
 
@@ -128,8 +129,12 @@ def render_metrics(result: AuditResult) -> bytes:
     uses = view.certificate_uses(result.hosts, now)
     per_cert: list[tuple[CertInfo, Labels]] = []
     for u in uses:
+        deployed = [loc for loc in u.locations if loc.kind not in NOT_DEPLOYED_KINDS]
+        if not deployed:
+            continue  # distro trust-store roots and certbot archive generations: an expired
+            # root in ca-certificates.crt must not fire the usual x509_cert_expired alerts
         names = _name_fields(u.cert)
-        for loc in u.locations:
+        for loc in deployed:
             per_cert.append((u.cert, cert_labels(u.cert, loc, names)))
 
     read_errors = [

@@ -147,3 +147,33 @@ def test_golden_metrics(
 ) -> None:
     assert render_metrics(sample.result).decode("utf-8") == text  # deterministic
     golden("metrics.prom", sample_module.normalise(text, sample))
+
+
+def test_trust_store_roots_do_not_feed_expiry_alerts(sample: sample_module.Sample) -> None:
+    """An expired root in a host's ca-certificates.crt is the distro's business: the
+    exporter-compatible series (which existing alert rules watch) leave it out."""
+    from dataclasses import replace
+
+    from audit.model import CertLocation, FoundCert
+
+    result = sample.result
+    expired = next(
+        f.cert
+        for r in result.hosts
+        for f in r.certificates
+        if f.cert.not_after < result.finished_at
+    )
+    first = result.hosts[0]
+    root = FoundCert(
+        expired,
+        CertLocation(first.host.name, "/etc/ssl/certs/ca-certificates.crt", "ca_bundle", 47),
+    )
+    only_bundle = replace(
+        result, hosts=(replace(first, certificates=(root,)),) + tuple(result.hosts[1:])
+    )
+    series = parse(render_metrics(only_bundle).decode())
+    assert not [
+        labels
+        for labels, _ in series["x509_cert_expired"]
+        if labels["filepath"] == "/etc/ssl/certs/ca-certificates.crt"
+    ]
