@@ -106,6 +106,45 @@ def bench_fleet(hosts: int, repeat: int) -> None:
         )
 
 
+def bench_scale() -> None:
+    """Memory as the fleet grows: peak RSS after auditing 10 hosts, then 60, ten at a time
+    (the results of both stay in memory, as a run keeps them for its reports). Peak memory
+    follows the hosts in flight (--concurrency), not the size of the fleet."""
+    import resource
+
+    from audit.collect.hostkeys import KnownHosts
+    from audit.collect.ssh import SshOptions
+    from audit.inventory import load_inventory
+    from audit.runner import FleetOptions, audit_fleet
+    from tests.lab.netlab import HostSpec, Lab, unavailable_reason
+    from tests.lab.scenarios import sample_files
+
+    reason = unavailable_reason()
+    if reason:
+        print(f"scale: skipped ({reason})")
+        return
+    now = pki.utcnow()
+    kept = []
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for n in (10, 60):
+        specs = [HostSpec(f"s{i:03d}", files=sample_files(now)) for i in range(n)]
+        with Lab(specs, subnet="10.250.9.0/24", bridge="calab9-br0") as lab:
+            inventory = load_inventory(lab.inventory)
+            known = KnownHosts.load(Path(lab.known_hosts))
+            options = FleetOptions(ssh=SshOptions(ssh_config=[]), concurrency=10)
+            started = time.perf_counter()
+            results = asyncio.run(audit_fleet(inventory.hosts, known, options))
+            elapsed = time.perf_counter() - started
+            assert all(r.outcome.audited for r in results)
+            kept.append(results)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        received = sum(r.bytes_received for r in results) / 1e6
+        print(
+            f"{'scale: ' + str(n) + ' hosts':44} {elapsed:9.2f}s  {n / elapsed:6.1f} hosts/s  "
+            f"peak RSS {rss:6.1f} MiB (+{rss - before:.1f} since start)  {received:.1f} MB received"
+        )
+
+
 # ------------------------------------------------------------------------------ check
 
 
@@ -393,6 +432,7 @@ BENCHES = {
     "parse": lambda a: bench_parse(a.repeat),
     "history": lambda a: bench_history(a.repeat),
     "listeners": lambda a: bench_listeners(a.repeat),
+    "scale": lambda a: bench_scale(),
 }
 
 
