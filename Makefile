@@ -7,7 +7,7 @@ TESTS ?=
 PYTEST_ARGS ?=
 
 # Debian packages the lab and the tests need (sshd in namespaces, nginx, chromium, busybox).
-DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash
+DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash tcsh procps e2fsprogs
 
 .PHONY: dev sysdeps lint test demo bench clean
 

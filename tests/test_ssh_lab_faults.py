@@ -163,3 +163,10 @@ def test_hashed_known_hosts_entries_are_honoured(make_lab, tmp_path):
         text = hashed.read_text()
         assert text.startswith("|1|") and host.address not in text
         assert _audit(lab, hashed)["hashed"].outcome is HostOutcome.OK
+
+
+def test_a_csh_login_shell_still_runs_the_collection(make_lab):
+    with make_lab([HostSpec("cshuser", login_shell="/usr/bin/tcsh")], same_files=True) as lab:
+        result = _audit(lab, Path(lab.known_hosts))["cshuser"]
+        assert result.outcome is HostOutcome.OK, (result.detail, result.issues)
+        assert result.certificates

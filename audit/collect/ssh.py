@@ -28,18 +28,18 @@ from audit.collect.parse import Collected, parse_output
 from audit.collect.script import build_script, new_nonce
 from audit.model import CollectionIssue, Host, HostOutcome, HostResult, IssueReason
 
-COMMAND = "command -v timeout >/dev/null 2>&1 && exec timeout -s KILL {limit} sh -s || exec sh -s"
-"""The one command run on a host; the script arrives on stdin. Nothing from the
-inventory or the host is ever part of a command line."""
-BECOME_COMMAND = (
-    "command -v timeout >/dev/null 2>&1 && exec sudo -n timeout -s KILL {limit} sh -s"
-    " || exec sudo -n sh -s"
+COMMAND = (
+    "sh -c 'command -v timeout >/dev/null 2>&1 && exec timeout -s KILL {limit} sh -s; "
+    "exec sh -s'"
 )
-"""The remote side bounds itself with timeout(1) where the host has it: GNU and busybox
-timeout kill the script's whole process group, so a `stat` hung on a dead network mount
-cannot outlive the host deadline (sshd ignores the SSH "signal" request for plain
-sessions, so the runner cannot do it from outside). {limit} is whole seconds computed
-by the runner, never text from the inventory or the host."""
+"""The one command run on a host; the script arrives on stdin. Nothing from the
+inventory or the host is ever part of a command line. The login shell only has to run
+`sh -c '...'` (csh and fish can), and the remote side bounds itself with timeout(1) where
+the host has it: GNU and busybox timeout kill the script's whole process group, so a
+`stat` hung on a dead network mount cannot outlive the host deadline (sshd ignores the
+SSH "signal" request for plain sessions, so the runner cannot stop it from outside).
+{limit} is whole seconds computed by the runner, never text from the inventory or host."""
+BECOME_COMMAND = "sudo -n " + COMMAND
 
 OutputHook = Callable[[str, str, bytes], None]
 """(host name, "stdout"|"stderr", bytes): sees every byte received over SSH."""
