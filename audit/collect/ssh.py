@@ -29,8 +29,7 @@ from audit.collect.script import build_script, new_nonce
 from audit.model import CollectionIssue, Host, HostOutcome, HostResult, IssueReason
 
 COMMAND = (
-    "sh -c 'command -v timeout >/dev/null 2>&1 && exec timeout -s KILL {limit} sh -s; "
-    "exec sh -s'"
+    "sh -c 'command -v timeout >/dev/null 2>&1 && exec timeout -s KILL {limit} sh -s; exec sh -s'"
 )
 """The one command run on a host; the script arrives on stdin. Nothing from the
 inventory or the host is ever part of a command line. The login shell only has to run
