@@ -315,6 +315,7 @@ def served_cert_contexts(endpoints: Sequence[EndpointContext]) -> list[CertConte
     out = []
     for ep in endpoints:
         p = ep.probe
+        path = {c.sha256 for c in ep.verdict.verified_chain} if ep.verdict else set()
         for i, cert in enumerate(p.chain):
             location = CertLocation(
                 host=p.host,
@@ -323,7 +324,8 @@ def served_cert_contexts(endpoints: Sequence[EndpointContext]) -> list[CertConte
                 index=i,
                 servername=p.servername,
             )
-            out.append(CertContext(cert=cert, location=location, served=True))
+            off_path = bool(path) and i > 0 and cert.sha256 not in path
+            out.append(CertContext(cert=cert, location=location, served=True, off_path=off_path))
     return out
 
 

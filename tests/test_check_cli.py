@@ -504,3 +504,41 @@ def test_documents_match_the_committed_schema(world: Pki, tmp_path: Path) -> Non
     for doc in (served, plaintext, local):
         jsonschema.validate(doc, schema)
     assert ids(served) == {"CERT_EXPIRING", "CHAIN_INCOMPLETE", "HOSTNAME_MISMATCH"}
+
+
+def test_expired_cross_sign_in_the_served_chain_is_told_apart_from_the_leaf(world: Pki) -> None:
+    """A valid leaf + intermediate, plus an expired cross-signed copy of the intermediate
+    (same subject and key, an old root as issuer) — the 2021 Let's Encrypt shape. Leaf
+    expiry, the served chain's earliest expiry and the verified path are told apart: the
+    expired cross-sign is a medium finding that names its position and issuer and says
+    to drop it, not a critical "your certificate expired"."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    now, ca = world.now, world.ca
+    old_root = pki.issue("Old Root CA", now=now, ca=True, days_before=4000, days_after=-30)
+    cross_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca.intermediate.cert.subject)
+        .issuer_name(old_root.cert.subject)
+        .public_key(ca.intermediate.key.public_key())  # type: ignore[attr-defined]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1000))
+        .not_valid_after(now - dt.timedelta(days=10))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(old_root.key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    cross = pki.Issued(cross_cert, ca.intermediate.key)
+    leaf = ca.leaf(NAME, now=now, days_after=200)
+    with TlsServer([leaf, ca.intermediate, cross]) as srv:
+        code, doc = check_json(srv.target, "--servername", NAME, "--cafile", str(world.cafile))
+    expired = [f for f in doc["findings"] if f["id"] == "CERT_EXPIRED"]
+    assert len(expired) == 1, doc["findings"]
+    [f] = expired
+    assert f["severity"] == "medium"
+    assert f["cert_sha256"] == cross.cert.fingerprint(hashes.SHA256()).hex()
+    assert "position 2" in f["detail"] and "Old Root CA" in f["detail"]
+    assert "not on the path clients verify" in f["detail"]
+    assert "Remove this certificate from the chain" in f["fix"]
+    assert not {"CHAIN_UNTRUSTED", "CHAIN_INCOMPLETE", "CERT_EXPIRING"} & ids(doc)
+    assert code == 0  # nothing at or above high: the endpoint works for modern clients

@@ -60,6 +60,9 @@ class CertContext:
     """How many locations (files and listeners) across the fleet hold it."""
     publicly_trusted: bool = False
     """It chains to Mozilla's roots (decided by trust.py)."""
+    off_path: bool = False
+    """Sent in a served chain but not on the path a verifier builds from it (an extra or
+    stale cross-signed certificate): modern clients ignore it, old ones may not."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from audit.rules.base import (
     Settings,
     cert_values,
     days_between,
+    render,
     rule,
 )
 
@@ -33,8 +34,21 @@ def _diagnose_for(ctx: CertContext) -> str | None:
 
 def _where(ctx: CertContext) -> str:
     if ctx.location.kind == "listener":
-        return "served on " + ctx.location.path
+        where = "served on " + ctx.location.path
+        if ctx.location.index:
+            where += f" (position {ctx.location.index} of the chain, issued by {ctx.cert.issuer})"
+        return where
     return "in " + ctx.location.path
+
+
+_OFF_PATH = (
+    "; it is not on the path clients verify (an extra or stale cross-signed certificate): "
+    "modern clients ignore it, old ones (OpenSSL 1.0.x, old Android) may fail on it"
+)
+_OFF_PATH_FIX = (
+    "Remove this certificate from the chain the service sends (the chain or fullchain file "
+    "behind {target}) and reload; the verified path does not need it."
+)
 
 
 @rule(
@@ -56,18 +70,24 @@ def cert_expired(ctx: Context, settings: Settings) -> Iterable[Hit]:
         return
     days = days_between(cert.not_after, settings.now)
     live = ctx.served or ctx.location.kind == "listener"
+    if ctx.off_path:
+        status, severity = _OFF_PATH, Severity.MEDIUM
+    elif live:
+        status, severity = "; a listener serves it", Severity.CRITICAL
+    else:
+        status, severity = "; no listener serves it", Severity.MEDIUM
     yield Hit(
         subject=ctx.location.path,
         detail=(
             f"{cert.subject} {_where(ctx)} expired on {cert.not_after:%Y-%m-%d %H:%M} UTC "
-            f"({-days:.0f} days ago)"
-            + ("; a listener serves it" if live else "; no listener serves it")
+            f"({-days:.0f} days ago)" + status
         ),
         values=_values(ctx),
         diagnose=_diagnose_for(ctx),
-        severity=Severity.CRITICAL if live else Severity.MEDIUM,
+        severity=severity,
         cert_sha256=cert.sha256,
         days_left=days,
+        fix=render(_OFF_PATH_FIX, _values(ctx)) if ctx.off_path else None,
     )
 
 
@@ -105,10 +125,12 @@ def cert_expiring(ctx: Context, settings: Settings) -> Iterable[Hit]:
         detail=(
             f"{cert.subject} {_where(ctx)} expires on {cert.not_after:%Y-%m-%d %H:%M} UTC, "
             f"in {days:.1f} days (inside the {window}-day window)"
+            + (_OFF_PATH if ctx.off_path else "")
         ),
         values=_values(ctx),
         diagnose=_diagnose_for(ctx),
-        severity=severity,
+        severity=Severity.LOW if ctx.off_path else severity,
+        fix=render(_OFF_PATH_FIX, _values(ctx)) if ctx.off_path else None,
         cert_sha256=cert.sha256,
         days_left=days,
     )
