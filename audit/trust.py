@@ -516,10 +516,19 @@ def _order_problem(
         unrelated = [
             c for c in dict((c.sha256, c) for c in chain).values() if c.sha256 not in on_path
         ]
-        if unrelated:
+        path_keys = {c.public_key_sha256 for c in path if c.public_key_sha256}
+        cross = [c for c in unrelated if c.public_key_sha256 in path_keys]
+        others = [c for c in unrelated if c.public_key_sha256 not in path_keys]
+        if cross:
             problems.append(
-                f"{len(unrelated)} certificate(s) unrelated to the leaf's chain: "
-                + "; ".join(_name(c) for c in unrelated)
+                f"{len(cross)} alternative (cross-signed) cop{'y' if len(cross) == 1 else 'ies'}"
+                " of a chain certificate, not on the verified path: "
+                + "; ".join(f"{_name(c)} issued by {c.issuer}" for c in cross)
+            )
+        if others:
+            problems.append(
+                f"{len(others)} certificate(s) unrelated to the leaf's chain: "
+                + "; ".join(_name(c) for c in others)
             )
     return "; ".join(problems) or None
 

@@ -541,4 +541,6 @@ def test_expired_cross_sign_in_the_served_chain_is_told_apart_from_the_leaf(worl
     assert "not on the path clients verify" in f["detail"]
     assert "Remove this certificate from the chain" in f["fix"]
     assert not {"CHAIN_UNTRUSTED", "CHAIN_INCOMPLETE", "CERT_EXPIRING"} & ids(doc)
+    [order] = [f for f in doc["findings"] if f["id"] == "CHAIN_ORDER"]
+    assert "cross-signed" in order["detail"] and "unrelated" not in order["detail"]
     assert code == 0  # nothing at or above high: the endpoint works for modern clients
