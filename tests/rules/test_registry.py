@@ -58,6 +58,8 @@ IMPERATIVES = {"check", "ensure", "verify", "use", "make", "set", "enable", "dis
 def catalogue() -> dict[str, str]:
     """ID -> default severity text, from the markdown table."""
     rows: dict[str, str] = {}
+    if not FINDINGS_MD.is_file():  # the spec lives beside the repository, not in it
+        pytest.skip(f"the finding catalogue {FINDINGS_MD} is not beside this checkout")
     for line in FINDINGS_MD.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 4 and re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", cells[0]):
