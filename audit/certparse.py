@@ -13,11 +13,11 @@ import hashlib
 import re
 import warnings as pywarnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtensionOID, NameOID
@@ -291,16 +291,6 @@ def _parse_pkcs7(data: bytes, pem: bool, start: int) -> list[ParsedItem]:
     return items
 
 
-def looks_like_der_certificate(data: bytes) -> bool:
-    """Cheap test: a DER SEQUENCE whose first element is also a SEQUENCE."""
-    length = _der_length(data)
-    return length is not None and len(data) > 4 and data[_der_header_len(data)] == 0x30
-
-
-def _der_header_len(data: bytes) -> int:
-    return 2 if data[1] < 0x80 else 2 + (data[1] & 0x7F)
-
-
 def parse_bytes(data: bytes) -> list[ParsedItem]:
     """Every certificate in `data`, in order. Never raises.
 
@@ -366,32 +356,12 @@ def _parse_der(data: bytes) -> list[ParsedItem]:
         if b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02" in data[:40]:  # signedData OID
             return _parse_pkcs7(data, False, 0)
         return [ParsedItem(0, "der", error=str(exc))]
-    item = ParsedItem(0, "der", cert=cert)
     if length < len(data):
-        trailing = len(data) - length
-        cert = _with_warning(cert, f"{trailing} trailing bytes after the DER certificate")
-        item = ParsedItem(0, "der", cert=cert)
-    return [item]
-
-
-def _with_warning(cert: CertInfo, warning: str) -> CertInfo:
-    from dataclasses import replace
-
-    return replace(cert, warnings=cert.warnings + (warning,))
+        warning = f"{len(data) - length} trailing bytes after the DER certificate"
+        cert = replace(cert, warnings=cert.warnings + (warning,))
+    return [ParsedItem(0, "der", cert=cert)]
 
 
 def load_pem_or_der(data: bytes) -> list[CertInfo]:
     """Only the certificates that parsed (convenience for probes and tests)."""
     return [item.cert for item in parse_bytes(data) if item.cert is not None]
-
-
-def certificate_to_pem(cert: CertInfo) -> str:
-    """PEM text of a certificate (for reports and `openssl` reproduction)."""
-    body = base64.encodebytes(cert.der).decode("ascii").replace("\n", "")
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of a cryptography certificate, lower-case hex."""
-    return cert.fingerprint(hashes.SHA256()).hex()
