@@ -7,6 +7,7 @@ Every outcome is data (model.HostResult), never an exception.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import socket
 import time
@@ -211,12 +212,10 @@ async def _run_script(
         transcript.exit_status = process.exit_status
     finally:
         if transcript.exit_status is None:
-            # Deadline or cap: ask the remote side to stop, then drop the channel.
-            for signal in ("TERM", "KILL"):
-                try:
-                    process.send_signal(signal)
-                except Exception:
-                    break
+            # Deadline or cap. Many sshd builds ignore the "signal" request for plain
+            # sessions; the remote timeout(1) (see COMMAND) is what really bounds the script.
+            with contextlib.suppress(Exception):
+                process.send_signal("KILL")
             process.close()
 
 
@@ -276,15 +275,14 @@ async def _connect(
 ) -> tuple[asyncssh.SSHClientConnection, list[asyncssh.SSHClientConnection]] | HostResult:
     """Open the connection (through any jump hosts); a failure is a HostResult."""
     jumps: list[asyncssh.SSHClientConnection] = []
+    result: asyncssh.SSHClientConnection | HostResult | None = None
     try:
         result = await _connect_hops(host, options, known, client, jumps)
-    except BaseException:  # the host deadline: close the hops opened so far
-        for jump in jumps:
-            jump.close()
-        raise
+    finally:  # a failure or the host deadline: close the hops opened so far
+        if result is None or isinstance(result, HostResult):
+            for jump in jumps:
+                jump.close()
     if isinstance(result, HostResult):
-        for jump in jumps:
-            jump.close()
         return result
     return result, jumps
 
@@ -306,7 +304,7 @@ async def _connect_hops(
                 client_factory=lambda c=hop_client: c,  # type: ignore[misc]
                 **_connect_kwargs(hop, options, known, tunnel),
             )
-        except asyncssh.HostKeyNotVerifiable as exc:
+        except asyncssh.HostKeyNotVerifiable:
             if hop_client.verdict == "mismatch":
                 return HostResult(
                     host,
@@ -315,7 +313,7 @@ async def _connect_hops(
                     f"({known.path}): possible interception",
                 )
             detail = f"{where}host key {hop_client.offered} is not in {known.path}"
-            return HostResult(host, HostOutcome.KEY_UNKNOWN, detail or str(exc))
+            return HostResult(host, HostOutcome.KEY_UNKNOWN, detail)
         except asyncssh.PermissionDenied as exc:
             return HostResult(
                 host, HostOutcome.AUTH_FAILED, f"{where}authentication failed: {exc.reason}"
@@ -369,7 +367,7 @@ async def audit_host(
                         extra_paths=host.cert_paths,
                         max_file_bytes=options.max_file_bytes,
                     )
-                    command = template.format(limit=_remaining(options, started, clock))
+                    command = template.format(limit=_remaining(options, t0))
                     await _run_script(conn, command, script, host.name, options, transcript, hook)
                     return _parse(host, transcript)
 
@@ -442,9 +440,10 @@ async def audit_host(
     return result
 
 
-def _remaining(options: SshOptions, started: datetime, clock: Callable[[], datetime]) -> int:
-    """Whole seconds left of the host deadline, less a margin for the output to arrive."""
-    left = options.host_timeout - (clock() - started).total_seconds() - 1.0
+def _remaining(options: SshOptions, t0: float) -> int:
+    """Whole seconds left of the host deadline (monotonic, as asyncio.timeout counts),
+    less a margin for the output to arrive."""
+    left = options.host_timeout - (time.monotonic() - t0) - 1.0
     return max(1, int(left))
 
 
