@@ -63,15 +63,15 @@ class Evidence:
 def cert_contexts(
     hosts: Sequence[HostResult], endpoints: Sequence[EndpointContext] = ()
 ) -> list[CertContext]:
-    """One context per deployed certificate location, with served flag and blast radius."""
-    served = {cert.sha256 for ep in endpoints for cert in ep.probe.chain[:1]}
-    served |= {
-        found.cert.sha256
-        for h in hosts
-        for found in h.certificates
-        if found.location.kind == "listener"
+    """One context per deployed certificate location, with served flag and blast radius
+    (the files that hold it plus the listeners that serve it, across the fleet)."""
+    served_at = {
+        (ep.probe.host, ep.probe.address, ep.probe.port, ep.probe.chain[0].sha256)
+        for ep in endpoints
+        if ep.probe.chain
     }
-    places: Counter[str] = Counter()
+    served = {sha for *_, sha in served_at}
+    places: Counter[str] = Counter(sha for *_, sha in served_at)
     for h in hosts:
         for found in h.certificates:
             if found.location.kind not in NOT_DEPLOYED_KINDS:
