@@ -30,17 +30,6 @@ def _stage(path: Path, data: bytes) -> Path:
     return Path(tmp)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via temp file + fsync + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _stage(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def renderers(previous: AuditResult | None = None) -> dict[str, Renderer]:
     """File name -> renderer, for every output this build can produce.
 
