@@ -10,8 +10,6 @@ from __future__ import annotations
 class AuditError(Exception):
     """A run-fatal problem, with a message fit for the operator."""
 
-    exit_code = 2
-
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
         self.message = message

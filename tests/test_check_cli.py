@@ -288,6 +288,23 @@ def test_human_output_has_diagnose_and_fix(world: Pki) -> None:
     assert "chain as sent (1 certificate)" in out
 
 
+def test_what_a_strict_client_says_is_shown(world: Pki) -> None:
+    """Trust is judged leniently (so a wrong name is not called untrusted); the verdict
+    still tells the operator what a strict client would answer right now."""
+    leaf = _leaf(world)
+    with TlsServer([leaf, world.ca.intermediate]) as srv:
+        human = cli(
+            "check", srv.target, "--servername", "other.test", "--cafile", str(world.cafile)
+        )
+        code, doc = check_json(
+            srv.target, "--servername", "other.test", "--cafile", str(world.cafile)
+        )
+    assert "HOSTNAME_MISMATCH" in human.stdout
+    assert "a strict client says:" in human.stdout
+    assert doc["chain_verdict"]["status"] == "ok"
+    assert doc["chain_verdict"]["strict_error"]
+
+
 def test_hostile_subject_is_escaped(world: Pki) -> None:
     hostile = "\x1b[31mevil</script>\u202e"
     leaf = world.ca.leaf(hostile, now=world.now, sans=[NAME])

@@ -187,7 +187,9 @@ def _verdict_line(verdict: Any) -> str | None:
     text = f"trust: {verdict.status}"
     if verdict.detail:
         text += f": {verdict.detail}"
-    return safe(text)
+    if verdict.strict_error:  # what a strict web-PKI client says now, for this name
+        text += f"\n  a strict client says: {verdict.strict_error}"
+    return "\n".join(safe(line) for line in text.split("\n"))
 
 
 # ---------------------------------------------------------------------------
@@ -404,6 +406,7 @@ def _verdict_doc(verdict: Any) -> dict[str, Any] | None:
         "missing_issuer": verdict.missing_issuer,
         "order_problem": verdict.order_problem,
         "verified_chain": [c.sha256 for c in verdict.verified_chain],
+        "strict_error": verdict.strict_error,
     }
 
 

@@ -175,7 +175,6 @@ class _Block:
     keys: list[tuple[str, str, int]] = field(default_factory=list)
     chain: str | None = None
     ssl_on: bool = False
-    section: str = ""
 
 
 _KEY_CHECK = {
@@ -370,8 +369,6 @@ def _apply(b: _Block, d: WebDirective) -> None:
             for i, word in enumerate(a[1:-1], start=1):
                 if word == "crt" and a[i + 1]:
                     b.certs.append((a[i + 1], d.file, d.line))
-        elif name in ("frontend", "listen") and first:
-            b.section = first
 
 
 def _config(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -536,15 +536,3 @@ def _fixed_zip_times(data: bytes) -> bytes:
                     content = _MODIFIED.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
             dst.writestr(fixed, content)
     return out.getvalue()
-
-
-def iter_text_cells(data: bytes) -> Iterable[tuple[str, str, Any, str]]:
-    """(sheet, coordinate, value, data_type) of every non-empty cell: for tests and checks."""
-    from openpyxl import load_workbook
-
-    wb = load_workbook(io.BytesIO(data))
-    for ws in wb.worksheets:
-        for row in ws.iter_rows():
-            for cell in row:
-                if cell.value is not None:
-                    yield ws.title, cell.coordinate, cell.value, cell.data_type

@@ -9,7 +9,6 @@ rules/__init__.py lists every rule.
 from __future__ import annotations
 
 import enum
-import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -145,13 +144,6 @@ class Rule:
     """A command template, e.g. "openssl x509 -noout -dates -in {path}"."""
     fix: str
     check: Callable[[Context, Settings], Iterable[Hit]]
-
-    def placeholders(self) -> set[str]:
-        """Names used in the diagnose and fix templates."""
-        names: set[str] = set()
-        for template in (self.diagnose, self.fix):
-            names.update(name for _, name, _, _ in string.Formatter().parse(template) if name)
-        return names
 
 
 class _Blank(dict[str, str]):
