@@ -103,9 +103,11 @@ def test_proc_lines_that_are_not_listening_are_skipped() -> None:
 
 @given(st.text(max_size=300))
 def test_socket_parsers_never_raise(text: str) -> None:
-    parse_ss_line(text)
-    parse_proc_tcp_line(text)
-    sockets_from([text], [text], {})
+    ss = parse_ss_line(text)
+    proc = parse_proc_tcp_line(text)
+    assert ss is None or 0 <= ss.port <= 65535
+    assert proc is None or 0 <= proc[0].port <= 65535
+    assert all(0 <= s.port <= 65535 for s in sockets_from([text], [text], {}))
 
 
 # --------------------------------------------------------------------------- configuration
