@@ -49,6 +49,10 @@ DEFERRED: dict[str, str] = {
     "K8S_CERT_NOT_READY": "a later issue (Kubernetes)",
     "K8S_TLS_SECRET_MISSING": "a later issue (Kubernetes)",
     "K8S_WEBHOOK_CA_MISMATCH": "a later issue (Kubernetes)",
+    "CHAIN_INVALID": "a later issue (diagnosis that never stays silent)",
+    "CA_BUNDLE_STALE": "a later issue (Kubernetes and client trust stores)",
+    "TRUST_STORE_DIVERGENT": "a later issue (Kubernetes and client trust stores)",
+    "VERIFICATION_DISABLED": "a later issue (Kubernetes and client trust stores)",
 }
 """Catalogued IDs without a rule yet, and the issue that brings them."""
 
