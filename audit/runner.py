@@ -22,6 +22,9 @@ from audit.probe import ProbeSettings, probe_listeners
 class Observer:
     """Hooks for progress and debugging. The default does nothing."""
 
+    def fleet_started(self, total: int) -> None:
+        """The fleet audit begins with `total` hosts to audit."""
+
     def host_started(self, host: Host) -> None:
         """A host's connection attempt begins."""
 
@@ -30,6 +33,13 @@ class Observer:
 
     def received(self, host: str, stream: str, data: bytes) -> None:
         """Every byte received over SSH, as it arrives."""
+
+    def warning(self, message: str) -> None:
+        """Something the operator should know before trusting the result (an inventory
+        entry ignored, a corrupt known_hosts line). Text may come from input files."""
+
+    def notice(self, message: str) -> None:
+        """A step of the run worth telling (a resumed run, host keys recorded)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ async def audit_fleet(
 ) -> list[HostResult]:
     """Audit every host; results come back in inventory order, one per host."""
     obs = observer or Observer()
+    obs.fleet_started(len(hosts))
     gate = asyncio.Semaphore(max(1, options.concurrency))
     prober: Prober | None = None
     if options.probe.enabled:

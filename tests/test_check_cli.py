@@ -23,7 +23,8 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.cli.check import Target, UsageError, parse_target
+from audit.errors import ConfigError
+from audit.service.check import Target, parse_target
 from tests import pki
 from tests.tlsserver import OpenSslServer, TlsServer
 
@@ -420,7 +421,7 @@ def test_parse_target(text: str, expected: Target) -> None:
 
 def test_parse_target_label() -> None:
     assert parse_target("[::1]:8443").label == "[::1]:8443"
-    with pytest.raises(UsageError):
+    with pytest.raises(ConfigError):
         parse_target("exa mple:443")
 
 

@@ -17,30 +17,20 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
-from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
-from audit.analyze import analyze, fleet_evidence
 from audit.cli import app
 from audit.cli.terminal import safe
-from audit.errors import AuditError, HistoryError
-from audit.history import (
-    CertChange,
-    History,
-    RunDiff,
-    RunStatus,
-    default_db_path,
-    diff_runs,
-)
+from audit.errors import AuditError
+from audit.history import CertChange, RunDiff, RunSummary
 from audit.model import AuditResult, CertInfo, Finding
-from audit.report import write_reports
 from audit.report.json import finding_doc, iso
-from audit.rules.base import Settings
-
-EXIT_ERROR = 2
+from audit.service.policy import EXIT_ERROR
+from audit.service.stored import diff_stored, list_stored, render_stored
 
 DbOption = Annotated[
     Path | None,
@@ -54,39 +44,6 @@ DbOption = Annotated[
 def _fail(message: object) -> NoReturn:
     typer.echo(f"certaudit: error: {safe(message)}", err=True)
     raise typer.Exit(EXIT_ERROR)
-
-
-def _open(db: Path | None) -> History:
-    return History.open(db if db is not None else default_db_path(), create=False)
-
-
-def _load(history: History, run_id: str) -> AuditResult:
-    """A stored run; one that was killed before its findings were recorded is analysed
-    from the hosts it stored (as of its last sign of life), never shown as "no findings"."""
-    result = history.load_run(run_id)
-    if result.findings or history.run_status(run_id) is not RunStatus.INTERRUPTED:
-        return result
-    windows = history.run_settings(run_id).get("expiry_windows")
-    if not (isinstance(windows, list) and windows and all(isinstance(w, int) for w in windows)):
-        windows = list(Settings.expiry_windows)  # the default
-    settings = Settings(now=result.finished_at, expiry_windows=tuple(windows))
-    cafile = history.run_settings(run_id).get("cafile")
-    try:  # the same evidence a live run builds: listeners, served chains, --cafile
-        evidence = fleet_evidence(
-            result.hosts, now=result.finished_at, cafile=cafile if isinstance(cafile, str) else None
-        )
-    except OSError:  # the --cafile has moved since: judge against Mozilla's roots alone
-        evidence = fleet_evidence(result.hosts, now=result.finished_at)
-    return replace(result, findings=tuple(analyze(evidence, settings)))
-
-
-def _latest(history: History) -> str:
-    run_id = history.latest_run_id()
-    if run_id is None:
-        raise HistoryError(
-            f"no runs stored in {history.path}", hint="run `certaudit run INVENTORY` first"
-        )
-    return run_id
 
 
 # ----------------------------------------------------------------------------- report
@@ -113,36 +70,25 @@ def report_command(
 ) -> None:
     """Re-render a stored run into report.html, report.xlsx, findings.json, metrics.prom."""
     try:
-        with _open(db) as history:
-            if list_runs:
-                _print_runs(history)
-                return
-            run_id = run or _latest(history)
-            result = _load(history, run_id)
-            previous = None
-            if compare:
-                before = history.latest_run_id(before=run_id)
-                previous = _load(history, before) if before else None
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            written = write_reports(result, out, previous)
-        except OSError as exc:
-            _fail(f"--out {out}: cannot write the reports ({exc.strerror or exc})")
+        if list_runs:
+            _print_runs(*list_stored(db))
+            return
+        rendered = render_stored(db, run, out, compare)
     except AuditError as exc:
         _fail(exc)
+    result, previous = rendered.result, rendered.previous
     note = f" (compared with {previous.run_id})" if previous else ""
     typer.echo(
         f"certaudit report: run {safe(result.run_id)}{safe(note)}"
         + (" [partial]" if result.partial else "")
     )
-    for path in written:
+    for path in rendered.written:
         typer.echo(f"  wrote {safe(path)}")
 
 
-def _print_runs(history: History) -> None:
-    runs = history.list_runs()
+def _print_runs(path: Path, runs: Sequence[RunSummary]) -> None:
     if not runs:
-        typer.echo(f"no runs stored in {safe(history.path)}")
+        typer.echo(f"no runs stored in {safe(path)}")
         return
     for r in runs:
         sev = ", ".join(f"{n} {s}" for s, n in r.severities) or "no findings"
@@ -327,20 +273,10 @@ def diff_command(
 ) -> None:
     """What changed between two stored runs (default: the last two)."""
     try:
-        with _open(db) as history:
-            b_id = run_b or _latest(history)
-            if run_a is None:
-                a_id = history.latest_run_id(before=b_id)
-                if a_id is None:
-                    raise HistoryError(
-                        f"run {b_id} is the first stored run: nothing to compare it with"
-                    )
-            else:
-                a_id = run_a
-            old, new = _load(history, a_id), _load(history, b_id)
+        stored = diff_stored(db, run_a, run_b)
     except AuditError as exc:
         _fail(exc)
-    diff = diff_runs(old, new)
+    old, new, diff = stored.old, stored.new, stored.diff
     if as_json:
         sys.stdout.write(json.dumps(diff_document(old, new, diff), indent=2) + "\n")
     else:

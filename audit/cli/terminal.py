@@ -8,6 +8,7 @@ from typing import TextIO
 
 from audit.errors import ConfigError
 from audit.model import Finding, Severity
+from audit.service.policy import parse_windows
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -48,17 +49,9 @@ def format_finding(f: Finding, stream: TextIO = sys.stdout, *, verbose: bool = T
     return "\n".join(lines)
 
 
-def exit_code_for(findings: list[Finding], fail_on: Severity = Severity.HIGH) -> int:
-    """0 when nothing at or above `fail_on`, 1 otherwise (2 is reserved for errors)."""
-    return 1 if any(f.severity.rank >= fail_on.rank for f in findings) else 0
-
-
-def parse_windows(text: str) -> tuple[int, ...]:
-    """--expiry-windows "30,14,7" -> (30, 14, 7), widest first."""
+def windows_option(text: str) -> tuple[int, ...]:
+    """--expiry-windows "30,14,7" -> (30, 14, 7), widest first; ConfigError otherwise."""
     try:
-        values = sorted({int(part) for part in text.split(",") if part.strip()}, reverse=True)
-    except ValueError:
-        raise ConfigError(f"--expiry-windows: expected days like 30,14,7, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise ConfigError(f"--expiry-windows: expected positive days like 30,14,7, got {text!r}")
-    return tuple(values)
+        return parse_windows(text)
+    except ValueError as exc:
+        raise ConfigError(f"--expiry-windows: {exc}") from None

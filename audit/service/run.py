@@ -1,0 +1,285 @@
+"""Run a fleet audit (or resume one), commit it to history as it goes, write the reports.
+
+`run_audit(RunSettings)` is the whole nightly job: check the settings before any host is
+contacted, store every host at once as "not finished" (a killed run still lists the whole
+inventory), audit the fleet, analyse, record findings, write every report, and return the
+outcome with the exit status the caller should use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from audit.analyze import analyze, fleet_evidence
+from audit.collect.hostkeys import KnownHosts
+from audit.collect.ssh import SshOptions
+from audit.errors import AuditError, ConfigError
+from audit.history import History, RunStatus, default_db_path
+from audit.inventory import Inventory, load_inventory
+from audit.model import AuditResult, Host, HostOutcome, HostResult, Severity
+from audit.report import write_reports
+from audit.rules.base import Settings
+from audit.runner import FleetOptions, Observer, audit_fleet
+from audit.service.policy import (
+    DEFAULT_EXPIRY_WINDOWS,
+    EXIT_COVERAGE,
+    EXIT_INTERRUPTED,
+    findings_status,
+)
+from audit.service.stored import StoredSettings
+from audit.trust import load_cafile
+
+NOT_FINISHED_DETAIL = "run interrupted before this host finished"
+"""The outcome detail of a host the run never finished (also in the stored run)."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything one fleet audit depends on."""
+
+    inventory: Path
+    """Ansible inventory file or folder."""
+    out: Path = Path("certaudit-report")
+    """Folder the reports are written to."""
+    db: Path | None = None
+    """History database; None: $CERTAUDIT_DB or the per-user default."""
+    limit: str | None = None
+    """Ansible host pattern."""
+    known_hosts: Path | None = None
+    """known_hosts file; None: ~/.ssh/known_hosts (an error when HOME is unset)."""
+    accept_new_host_keys: bool = False
+    ssh_config: tuple[Path, ...] | None = None
+    """ssh_config files to read instead of ~/.ssh/config."""
+    user: str | None = None
+    """SSH user when the inventory and ssh_config give none."""
+    identities: tuple[Path, ...] = ()
+    """Extra private key files to offer."""
+    connect_timeout: float = 10.0
+    host_timeout: float = 120.0
+    concurrency: int = 64
+    expiry_windows: tuple[int, ...] = DEFAULT_EXPIRY_WINDOWS
+    fail_on: Severity = Severity.HIGH
+    min_coverage: float = 100.0
+    """Percentage of hosts that must be audited for a zero exit status."""
+    cafile: Path | None = None
+    """An internal CA trusted alongside Mozilla's roots and each host's own store."""
+    resume: bool = False
+    """Continue the most recent interrupted or partial run instead of starting one."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run produced, and how the caller should exit."""
+
+    result: AuditResult
+    written: tuple[Path, ...]
+    status: int
+    """Exit status: 0 ok, 1 findings at fail-on, 3 coverage below the floor, 130 interrupted."""
+    interrupted: bool = False
+    resumed_hosts: int = 0
+    """Hosts taken over from the run that was resumed."""
+    saved_host_keys: int = 0
+    """New host keys recorded in known_hosts (--accept-new-host-keys)."""
+    known_hosts: Path | None = None
+
+
+def default_known_hosts() -> Path:
+    """~/.ssh/known_hosts; a ConfigError when HOME is unset (cron)."""
+    home = os.environ.get("HOME")
+    if not home:
+        raise ConfigError(
+            "HOME is not set, so there is no ~/.ssh/known_hosts to check host keys against",
+            hint="pass --known-hosts FILE (and --db FILE) when running from cron",
+        )
+    return Path(home, ".ssh", "known_hosts")
+
+
+@dataclass
+class _Prepared:
+    inventory: Inventory
+    known: KnownHosts
+    options: FleetOptions
+
+
+def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
+    """Check every setting before any host is contacted; warnings go to the observer."""
+    if settings.cafile is not None:
+        try:
+            if not load_cafile(str(settings.cafile)):
+                raise ConfigError(f"--cafile {settings.cafile}: contains no certificate")
+        except OSError as exc:
+            raise ConfigError(
+                f"--cafile {settings.cafile}: cannot read it ({exc.strerror or exc})"
+            ) from None
+    inventory = load_inventory(settings.inventory, limit=settings.limit)
+    for warning in inventory.warnings:
+        observer.warning(warning)
+    known = KnownHosts.load(
+        settings.known_hosts or default_known_hosts(), accept_new=settings.accept_new_host_keys
+    )
+    for warning in known.warnings:
+        observer.warning(warning)
+    for path in settings.identities:
+        if not path.is_file():
+            raise ConfigError(f"--identity {path}: no such file")
+    options = FleetOptions(
+        ssh=SshOptions(
+            connect_timeout=settings.connect_timeout,
+            host_timeout=settings.host_timeout,
+            ssh_config=[str(p) for p in settings.ssh_config] if settings.ssh_config else None,
+            default_user=settings.user,
+            extra_client_keys=[str(p) for p in settings.identities],
+        ),
+        concurrency=settings.concurrency,
+    )
+    _writable_folder(settings.out)
+    return _Prepared(inventory, known, options)
+
+
+def _writable_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"--out {out}: the folder is not writable")
+
+
+@dataclass
+class _Run:
+    """A run being recorded: its id, start, and the hosts a resumed run already finished."""
+
+    run_id: str
+    started: datetime
+    done: dict[str, HostResult] = field(default_factory=dict)
+
+
+def _begin(history: History, settings: RunSettings, inventory: Inventory) -> _Run:
+    if settings.resume:
+        return _reopen(history, str(settings.inventory))
+    started = datetime.now(UTC)
+    stored = StoredSettings(
+        limit=settings.limit,
+        expiry_windows=settings.expiry_windows,
+        hosts=len(inventory.hosts),
+        cafile=str(settings.cafile.resolve()) if settings.cafile is not None else None,
+    )
+    run_id = history.begin_run(str(settings.inventory), stored.to_dict(), started_at=started)
+    return _Run(run_id, started)
+
+
+def _reopen(history: History, inventory: str) -> _Run:
+    """The most recent run that did not complete, reopened with the hosts it finished."""
+    unfinished = (RunStatus.INTERRUPTED, RunStatus.PARTIAL)
+    run = next((r for r in history.list_runs() if r.status in unfinished), None)
+    if run is None:
+        raise ConfigError(
+            f"--resume: no interrupted or partial run in {history.path}",
+            hint="start a new run without --resume",
+        )
+    if run.inventory != inventory:
+        raise ConfigError(
+            f"--resume: run {run.run_id} audited {run.inventory}, not {inventory}",
+            hint="resume with the same inventory, or start a new run",
+        )
+    stored = history.load_run(run.run_id)
+    history.resume_run(run.run_id)
+    done = {r.host.name: r for r in stored.hosts if r.detail != NOT_FINISHED_DETAIL}
+    return _Run(run.run_id, stored.started_at, done)
+
+
+def not_finished(host: Host, now: datetime) -> HostResult:
+    """The placeholder stored for a host until its audit ends."""
+    return HostResult(host, HostOutcome.FAILED, NOT_FINISHED_DETAIL, now, now)
+
+
+def _collect(
+    history: History, run: _Run, prepared: _Prepared, observer: Observer
+) -> tuple[list[HostResult], bool]:
+    """Audit the hosts not yet done, committing each as it ends. Returns every host's
+    result in inventory order and whether the run was interrupted."""
+    hosts = prepared.inventory.hosts
+    position = {h.name: i for i, h in enumerate(hosts)}
+    todo = [h for h in hosts if h.name not in run.done]
+    now = datetime.now(UTC)
+    pending = {h.name: not_finished(h, now) for h in todo}
+    for h in todo:
+        history.record_host(run.run_id, pending[h.name], position=position[h.name])
+    arrived: dict[str, HostResult] = {}
+
+    def record(result: HostResult) -> None:  # committed as each host ends
+        arrived[result.host.name] = result
+        history.record_host(run.run_id, result, position=position[result.host.name])
+
+    interrupted = False
+    try:
+        asyncio.run(audit_fleet(todo, prepared.known, prepared.options, observer, on_result=record))
+    except KeyboardInterrupt:
+        interrupted = True
+    results = [run.done.get(h.name) or arrived.get(h.name) or pending[h.name] for h in hosts]
+    return results, interrupted
+
+
+def run_audit(settings: RunSettings, observer: Observer | None = None) -> RunOutcome:
+    """The fleet audit, end to end. Raises AuditError (ConfigError, InventoryError,
+    HistoryError) for run-fatal problems; every host problem is data in the result."""
+    obs = observer or Observer()
+    prepared = _prepare(settings, obs)
+    with History.open(settings.db or default_db_path()) as history:
+        run = _begin(history, settings, prepared.inventory)
+        if settings.resume:
+            todo = len(prepared.inventory.hosts) - len(run.done)
+            obs.notice(
+                f"resuming run {run.run_id}: {len(run.done)} host(s) already done, {todo} to audit"
+            )
+        results, interrupted = _collect(history, run, prepared, obs)
+        saved = prepared.known.save()
+        finished = datetime.now(UTC)
+        cafile = str(settings.cafile) if settings.cafile is not None else None
+        evidence = fleet_evidence(results, now=finished, cafile=cafile)
+        analysis = Settings(now=finished, expiry_windows=settings.expiry_windows)
+        findings = analyze(evidence, analysis)
+        history.record_findings(run.run_id, findings)
+        result = AuditResult(
+            run.run_id,
+            run.started,
+            finished,
+            str(settings.inventory),
+            tuple(results),
+            tuple(findings),
+            partial=interrupted,
+        )
+        previous_id = history.latest_run_id(before=run.run_id, complete_only=True)
+        previous = history.load_run(previous_id) if previous_id else None
+        try:
+            written = write_reports(result, settings.out, previous)
+        except OSError as exc:  # disk full, folder made read-only mid-run, ...
+            raise AuditError(
+                f"--out {settings.out}: cannot write the reports ({exc.strerror or exc})",
+                hint=f"the run is stored: `certaudit report --run {run.run_id} --out DIR` "
+                "renders it",
+            ) from None
+        finally:
+            history.finish_run(run.run_id, partial=interrupted, finished_at=finished)
+    return RunOutcome(
+        result=result,
+        written=tuple(written),
+        status=_status(settings, result, interrupted),
+        interrupted=interrupted,
+        resumed_hosts=len(run.done),
+        saved_host_keys=saved,
+        known_hosts=prepared.known.path,
+    )
+
+
+def _status(settings: RunSettings, result: AuditResult, interrupted: bool) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    audited = sum(1 for r in result.hosts if r.outcome.audited)
+    if 100.0 * audited / max(1, len(result.hosts)) < settings.min_coverage:
+        return EXIT_COVERAGE
+    return findings_status(result.findings, settings.fail_on)
