@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # Debian packages the lab and the tests need (sshd in namespaces, nginx, chromium, busybox).
 DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash tcsh procps e2fsprogs
 
-.PHONY: dev sysdeps lint test demo bench clean
+.PHONY: dev sysdeps lint test demo bench docs clean
 
 $(VENV)/.stamp: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,8 +30,8 @@ sysdeps:
 	fi
 
 lint: dev
-	$(BIN)/ruff format --check audit tests
-	$(BIN)/ruff check audit tests
+	$(BIN)/ruff format --check audit tests tools
+	$(BIN)/ruff check audit tests tools
 	$(BIN)/mypy audit
 	$(BIN)/lint-imports
 
@@ -39,10 +39,14 @@ test: dev sysdeps
 	$(BIN)/pytest $(if $(TESTS),-k '$(TESTS)') $(PYTEST_ARGS)
 
 demo: dev sysdeps
-	$(BIN)/python -m tests.lab.demo --out reports/demo
+	$(BIN)/python -m tools.demo --out reports/demo
 
 bench: dev sysdeps
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tools.bench
+
+# docs/FINDINGS.md from the rule registry (a test fails when it is stale).
+docs: dev
+	$(BIN)/python -m tools.findings_doc
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """The explicit rule registry. Every finding ID has exactly one Rule listed here.
 
 Add a rule: write it in its family module, add it to that module's RULES, and make sure
-the family is listed below. tests/rules/test_registry.py checks IDs against FINDINGS.md.
+the family is listed below. tests/rules/test_registry.py checks the IDs against the
+finding catalogue, and docs/FINDINGS.md is generated from this registry (`make docs`).
 """
 
 from __future__ import annotations
@@ -34,3 +35,17 @@ REGISTRY: tuple[Rule, ...] = (
 )
 
 BY_ID: dict[str, Rule] = {r.id: r for r in REGISTRY}
+
+PLANNED: dict[str, str] = {
+    "CERTBOT_TIMER_INACTIVE": "renewal pipelines (certbot, kubeadm, kubelet)",
+    "CERTBOT_RENEWAL_FAILING": "renewal pipelines (certbot, kubeadm, kubelet)",
+    "RENEWAL_NOT_AUTOMATED": "renewal pipelines (certbot, kubeadm, kubelet)",
+    "K8S_CERT_NOT_READY": "Kubernetes clusters and client trust stores",
+    "K8S_TLS_SECRET_MISSING": "Kubernetes clusters and client trust stores",
+    "K8S_WEBHOOK_CA_MISMATCH": "Kubernetes clusters and client trust stores",
+    "CA_BUNDLE_STALE": "Kubernetes clusters and client trust stores",
+    "TRUST_STORE_DIVERGENT": "Kubernetes clusters and client trust stores",
+    "VERIFICATION_DISABLED": "Kubernetes clusters and client trust stores",
+    "CHAIN_INVALID": "diagnosis that never stays silent (strict-client refusals)",
+}
+"""Catalogued finding IDs that have no rule yet, and the work that brings each."""

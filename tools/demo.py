@@ -1,6 +1,6 @@
 """`make demo`: bring up the default lab fleet, audit it, report, take the lab down.
 
-    python -m tests.lab.demo --out reports/demo [--hold]
+    python -m tools.demo --out reports/demo [--hold]
 
 Needs root (namespaces). The audit runs as a subprocess (`audit_command` is the only place
 that knows its command line). Exit status: 0 when the audit exits 0 or 1 ("findings
@@ -81,7 +81,7 @@ def _hold(lab: Lab) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.lab.demo",
+        prog="python -m tools.demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -13,7 +13,7 @@ Benchmarks:
             and TLS (probing through the connection), and the per-listener probe cost vs a
             bare `ssl` handshake from the runner to the same TLS listeners.
 
-Usage: python -m tests.bench [--hosts N] [--repeat R] [--only NAME,...]
+Usage: python -m tools.bench [--hosts N] [--repeat R] [--only NAME,...]
 Needs root for the fleet benchmark (network namespaces); the others run anywhere.
 """
 

@@ -1,0 +1,1 @@
+"""Developer tools: `make demo`, `make bench`, `make docs`. Not shipped, not tests."""
