@@ -14,16 +14,25 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from audit.collect.listeners import config_for_probe
-from audit.model import CertInfo, CertLocation, Finding, HostResult, Listener, Severity, TlsProbe
+from audit.model import (
+    CertInfo,
+    CertLocation,
+    Finding,
+    HostResult,
+    Listener,
+    LocationKind,
+    Severity,
+    TlsProbe,
+)
 from audit.rules import REGISTRY
 from audit.rules.base import (
+    AnyRule,
     CertContext,
     ChainContext,
     Context,
     EndpointContext,
     Hit,
     HostContext,
-    Rule,
     Scope,
     Settings,
     render,
@@ -35,9 +44,6 @@ from audit.trust import (
     fleet_intermediates,
     host_store,
 )
-
-NOT_DEPLOYED_KINDS = frozenset({"ca_bundle", "archive"})
-"""Locations whose certificates are not deployed certs (trust stores, certbot archive)."""
 
 _SEVERITY_WEIGHT = {
     Severity.CRITICAL: 10.0,
@@ -74,12 +80,12 @@ def cert_contexts(
     places: Counter[str] = Counter(sha for *_, sha in served_at)
     for h in hosts:
         for found in h.certificates:
-            if found.location.kind not in NOT_DEPLOYED_KINDS:
+            if found.location.kind.deployed:
                 places[found.cert.sha256] += 1
     out = []
     for h in hosts:
         for found in h.certificates:
-            if found.location.kind in NOT_DEPLOYED_KINDS:
+            if not found.location.kind.deployed:
                 continue
             out.append(
                 CertContext(
@@ -116,11 +122,11 @@ def _exposure(ctx: Context) -> tuple[float, str]:
     if isinstance(ctx, EndpointContext):
         return 1.5, "served on a listener"
     if isinstance(ctx, ChainContext):
-        if ctx.kind == "listener":
+        if ctx.kind is LocationKind.LISTENER:
             return 1.5, "served on a listener"
         return 1.0, "bundle file"
     if isinstance(ctx, CertContext):
-        if ctx.served or ctx.location.kind == "listener":
+        if ctx.served or ctx.location.kind is LocationKind.LISTENER:
             return 1.5, "served on a listener"
         return 1.0, "file no listener serves"
     if not ctx.result.outcome.audited:
@@ -153,7 +159,7 @@ def score(severity: Severity, ctx: Context, days_left: float | None) -> tuple[fl
     return risk, why
 
 
-def _finding(rule: Rule, ctx: Context, hit: Hit) -> Finding:
+def _finding(rule: AnyRule, ctx: Context, hit: Hit) -> Finding:
     severity = hit.severity or rule.severity
     risk, why = score(severity, ctx, hit.days_left)
     return Finding(
@@ -173,7 +179,7 @@ def _finding(rule: Rule, ctx: Context, hit: Hit) -> Finding:
 
 
 def analyze(
-    evidence: Evidence, settings: Settings, rules: Sequence[Rule] = REGISTRY
+    evidence: Evidence, settings: Settings, rules: Sequence[AnyRule] = REGISTRY
 ) -> list[Finding]:
     """Run every rule over its contexts; return findings ranked by risk, highest first."""
     certs = cert_contexts(evidence.hosts, evidence.endpoints) + list(evidence.extra_certs)
@@ -198,7 +204,7 @@ def rank(findings: Iterable[Finding]) -> list[Finding]:
     )
 
 
-def _rule_error(rule: Rule, ctx: Context, exc: Exception) -> Finding:
+def _rule_error(rule: AnyRule, ctx: Context, exc: Exception) -> Finding:
     return Finding(
         id="RULE_ERROR",
         severity=Severity.LOW,
@@ -280,7 +286,7 @@ def chain_context(
     return ChainContext(
         chain=chain,
         verdict=verdict,
-        kind="file",
+        kind=LocationKind.FILE,
         where=path,
         host=host,
         expected_name=expected_name,
@@ -297,7 +303,7 @@ def chain_contexts(evidence: Evidence) -> list[ChainContext]:
             ChainContext(
                 chain=ep.probe.chain,
                 verdict=ep.verdict,
-                kind="listener",
+                kind=LocationKind.LISTENER,
                 where=f"{ep.probe.address}:{ep.probe.port}",
                 host=ep.probe.host,
                 expected_name=ep.expected_name,
@@ -320,7 +326,7 @@ def served_cert_contexts(endpoints: Sequence[EndpointContext]) -> list[CertConte
             location = CertLocation(
                 host=p.host,
                 path=f"{p.address}:{p.port}",
-                kind="listener",
+                kind=LocationKind.LISTENER,
                 index=i,
                 servername=p.servername,
             )

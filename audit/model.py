@@ -134,6 +134,27 @@ class CertInfo:
     """Oddities that did not stop parsing (bad extension, notBefore after notAfter...)."""
 
 
+class LocationKind(enum.StrEnum):
+    """Where a certificate was found. Stable: reports and the history key on it."""
+
+    FILE = "file"
+    """A certificate file on a host (or given to `inspect`)."""
+    LISTENER = "listener"
+    """Served by a TLS listener (path "address:port")."""
+    KUBECONFIG = "kubeconfig"
+    """Embedded in a kubeconfig (`client-certificate-data`, `certificate-authority-data`)."""
+    CA_BUNDLE = "ca_bundle"
+    """A CA certificate of the host's system trust store."""
+    ARCHIVE = "archive"
+    """An older generation kept in certbot's archive/, not linked from live/."""
+
+    @property
+    def deployed(self) -> bool:
+        """A certificate something uses: not a trust-store root, not an archived copy.
+        Counts, timelines, metrics and diffs cover deployed certificates only."""
+        return self not in (LocationKind.CA_BUNDLE, LocationKind.ARCHIVE)
+
+
 @dataclass(frozen=True)
 class CertLocation:
     """One place a certificate was found."""
@@ -142,14 +163,17 @@ class CertLocation:
     """Inventory host name ("" for local files given to `inspect`)."""
     path: str
     """File path, or "listener:PORT" for a served certificate."""
-    kind: str = "file"
-    """"file", "listener", "kubeconfig", ..."""
+    kind: LocationKind = LocationKind.FILE
     index: int = 0
     """Position inside the bundle or served chain (0 = first)."""
     format: str = "pem"
     """"pem", "der", "pkcs7"."""
     servername: str | None = None
     """SNI name for a listener location."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, LocationKind):  # text from storage or a caller
+            object.__setattr__(self, "kind", LocationKind(self.kind))
 
 
 @dataclass(frozen=True)
@@ -252,6 +276,15 @@ class ProbeStatus(enum.StrEnum):
     """Connection closed before any answer."""
 
 
+class ProbeRoute(enum.StrEnum):
+    """How a probe reached the listener."""
+
+    DIRECT = "direct"
+    """From the runner straight to the address."""
+    SSH = "ssh"
+    """Forwarded through the host's own SSH connection (direct-tcpip)."""
+
+
 @dataclass(frozen=True)
 class TlsProbe:
     """The result of one handshake against HOST:PORT with one SNI name."""
@@ -262,8 +295,7 @@ class TlsProbe:
     port: int
     servername: str | None
     status: ProbeStatus
-    via: str = "direct"
-    """"direct" or "ssh" (forwarded through the host's SSH connection)."""
+    via: ProbeRoute = ProbeRoute.DIRECT
     protocol: str | None = None
     cipher: str | None = None
     alpn: str | None = None
@@ -275,6 +307,29 @@ class TlsProbe:
     """The alert or library reason for a failure; what a plaintext peer answered."""
     elapsed_ms: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.via, ProbeRoute):  # text from storage or a caller
+            object.__setattr__(self, "via", ProbeRoute(self.via))
+
+
+class ChainStatus(enum.StrEnum):
+    """What a chain's trust verdict concluded."""
+
+    OK = "ok"
+    """Verifies against a store in use."""
+    INCOMPLETE = "incomplete"
+    """Would verify with an intermediate that was not sent (or not bundled)."""
+    UNTRUSTED = "untrusted"
+    """Ends at a root no store in use trusts."""
+    SELF_SIGNED = "self_signed"
+    """The leaf is its own issuer."""
+    OS_ONLY = "os_only"
+    """Verifies against the host's own store but not Mozilla's."""
+    OTHER = "other"
+    """The verifier refused it for a reason that is not about trust."""
+    NO_CHAIN = "no_chain"
+    """No certificate was sent."""
+
 
 @dataclass(frozen=True)
 class ChainVerdict:
@@ -284,8 +339,7 @@ class ChainVerdict:
     signature never turn a chain "untrusted" or "incomplete" (those have their own rules).
     """
 
-    status: str
-    """"ok", "incomplete", "untrusted", "self_signed", "os_only", "other", "no_chain"."""
+    status: ChainStatus
     detail: str = ""
     """What was concluded and why, with names (and the verifier's reason when it refused)."""
     store: str = ""
@@ -308,6 +362,10 @@ class ChainVerdict:
     """A PEM bundle of the relevant store, for `openssl ... -CAfile` in diagnose commands."""
     leaf: CertInfo | None = None
     """The end-entity certificate judged (the first one, unless a file puts a CA first)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, ChainStatus):
+            object.__setattr__(self, "status", ChainStatus(self.status))
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ from cryptography.x509.verification import (
 )
 
 from audit.certparse import describe, load_pem_or_der
-from audit.model import CertInfo, ChainVerdict, HostResult
+from audit.model import CertInfo, ChainStatus, ChainVerdict, HostResult, LocationKind
 
 STORE_NAMES = {
     "mozilla": "Mozilla's root store",
@@ -161,7 +161,7 @@ def default_stores(
 
 def host_store(result: HostResult) -> tuple[CertInfo, ...]:
     """The OS store of an audited host: the certificates collected from its CA bundles."""
-    return tuple(f.cert for f in result.certificates if f.location.kind == "ca_bundle")
+    return tuple(f.cert for f in result.certificates if f.location.kind is LocationKind.CA_BUNDLE)
 
 
 def fleet_intermediates(hosts: Iterable[HostResult]) -> tuple[CertInfo, ...]:
@@ -174,7 +174,7 @@ def fleet_intermediates(hosts: Iterable[HostResult]) -> tuple[CertInfo, ...]:
     for h in hosts:
         for found in h.certificates:
             cert = found.cert
-            if found.location.kind == "ca_bundle" or not cert.is_ca or cert.self_signed:
+            if found.location.kind is LocationKind.CA_BUNDLE or not cert.is_ca or cert.self_signed:
                 continue
             seen.setdefault(cert.sha256, cert)
     return tuple(seen.values())
@@ -564,7 +564,7 @@ def assess_chain(
         )
     except Exception as exc:  # the contract: a verdict, never an exception
         return ChainVerdict(
-            status="other",
+            status=ChainStatus.OTHER,
             detail=f"the chain could not be judged: {type(exc).__name__}: {exc}",
             leaf=chain[0] if chain else None,
         )
@@ -579,7 +579,7 @@ def _assess(
     intermediates: Sequence[CertInfo],
 ) -> ChainVerdict:
     if not chain:
-        return ChainVerdict(status="no_chain", detail="no certificate was sent")
+        return ChainVerdict(status=ChainStatus.NO_CHAIN, detail="no certificate was sent")
     leaf = _pick_leaf(chain)
     sent = [c for c in chain if c.sha256 != leaf.sha256]
     extra = [c for c in intermediates if c.sha256 not in {s.sha256 for s in chain}]
@@ -607,7 +607,7 @@ def _assess(
     order = _order_problem(chain, leaf, full_path, complete)
 
     def verdict(
-        status: str,
+        status: ChainStatus,
         store: str,
         outcome: _Outcome | None,
         detail: str,
@@ -649,10 +649,14 @@ def _assess(
     for name in ("mozilla", "cafile"):
         if name in trusted_by:
             o = as_sent[name]
-            return verdict("ok", name, o, f"reaches {_name(o.path[-1])} in {STORE_NAMES[name]}")
+            return verdict(
+                ChainStatus.OK, name, o, f"reaches {_name(o.path[-1])} in {STORE_NAMES[name]}"
+            )
     if trusted_by == ("host",) and "mozilla" not in names:
         o = as_sent["host"]
-        return verdict("ok", "host", o, f"reaches {_name(o.path[-1])} in {STORE_NAMES['host']}")
+        return verdict(
+            ChainStatus.OK, "host", o, f"reaches {_name(o.path[-1])} in {STORE_NAMES['host']}"
+        )
 
     # 2. Would be trusted with certificates the server did not send.
     for name in ("mozilla", "cafile", "host"):
@@ -667,7 +671,7 @@ def _assess(
         if not missing:
             continue
         return verdict(
-            "incomplete",
+            ChainStatus.INCOMPLETE,
             name,
             help_outcome,
             (
@@ -682,7 +686,7 @@ def _assess(
     if "host" in trusted_by:
         o = as_sent["host"]
         return verdict(
-            "os_only",
+            ChainStatus.OS_ONLY,
             "host",
             o,
             (
@@ -703,7 +707,7 @@ def _assess(
     # 4. The leaf is its own issuer.
     if leaf.self_issued:
         return verdict(
-            "self_signed",
+            ChainStatus.SELF_SIGNED,
             "",
             None,
             f"{_name(leaf)} is its own issuer and is in none of: {stores_text}{why}",
@@ -715,7 +719,7 @@ def _assess(
     # 5. The leaf's issuer was not sent and is no root anyone holds.
     if len(sent_path) == 1:
         return verdict(
-            "incomplete",
+            ChainStatus.INCOMPLETE,
             names[0] if names else "",
             None,
             (
@@ -735,4 +739,4 @@ def _assess(
             f"and is in none of: {stores_text}"
         )
         anchor = top.issuer
-    return verdict("untrusted", "", None, detail + why, anchor=anchor)
+    return verdict(ChainStatus.UNTRUSTED, "", None, detail + why, anchor=anchor)

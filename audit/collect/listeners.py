@@ -34,6 +34,7 @@ from audit.model import (
     FoundCert,
     Host,
     Listener,
+    LocationKind,
     TlsConfig,
     TlsProbe,
 )
@@ -203,7 +204,7 @@ def _host_names(certificates: Sequence[FoundCert]) -> list[str]:
     leaves = [
         f.cert
         for f in certificates
-        if f.location.kind == "file" and not f.cert.is_ca and f.location.index == 0
+        if f.location.kind is LocationKind.FILE and not f.cert.is_ca and f.location.index == 0
     ]
     leaves.sort(key=lambda c: c.not_before, reverse=True)
     names: list[str] = []

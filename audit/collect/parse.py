@@ -29,6 +29,7 @@ from audit.model import (
     FoundCert,
     IssueReason,
     KeyFile,
+    LocationKind,
     TlsConfig,
     Unparseable,
 )
@@ -488,14 +489,14 @@ def _items(rec: _CertRecord) -> list[ParsedItem]:
     return parse_bytes(pem)
 
 
-def _kind(path: str, is_ca: bool, bundles: set[str], linked: bool) -> str:
+def _kind(path: str, is_ca: bool, bundles: set[str], linked: bool) -> LocationKind:
     if path in bundles:
-        return "ca_bundle"
+        return LocationKind.CA_BUNDLE
     if any(path.startswith(folder) for folder in CA_FOLDERS):
-        return "ca_bundle" if is_ca else "file"
+        return LocationKind.CA_BUNDLE if is_ca else LocationKind.FILE
     if path.startswith(ARCHIVE_FOLDER) and not linked:
-        return "archive"
-    return "file"
+        return LocationKind.ARCHIVE
+    return LocationKind.FILE
 
 
 def _aliases(state: _State, path: bytes) -> Iterable[bytes]:
@@ -539,7 +540,7 @@ def _certificates(state: _State) -> tuple[list[FoundCert], list[Unparseable]]:
                 for where in (path, *aliases):
                     where_shown = display(where)
                     if rec.tag == "KPEM":
-                        kind = "kubeconfig"
+                        kind = LocationKind.KUBECONFIG
                     else:
                         kind = _kind(where_shown, cert.is_ca, bundles, linked)
                     location = CertLocation(state.host, where_shown, kind, index, item.format)

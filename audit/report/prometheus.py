@@ -27,8 +27,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from audit.analyze import NOT_DEPLOYED_KINDS
-from audit.model import AuditResult, CertInfo, CertLocation
+from audit.model import AuditResult, CertInfo, CertLocation, LocationKind
 from audit.report import view
 
 _NAME_FIELDS = (
@@ -97,7 +96,7 @@ def cert_labels(cert: CertInfo, loc: CertLocation, names: dict[str, str]) -> Lab
     labels = {
         **names,
         "serial_number": _serial_decimal(cert.serial),
-        "filename": posixpath.basename(loc.path) if loc.kind != "listener" else "",
+        "filename": posixpath.basename(loc.path) if loc.kind is not LocationKind.LISTENER else "",
         "filepath": loc.path,
         "host": loc.host,
         "kind": loc.kind,
@@ -129,7 +128,7 @@ def render_metrics(result: AuditResult) -> bytes:
     uses = view.certificate_uses(result.hosts, now)
     per_cert: list[tuple[CertInfo, Labels]] = []
     for u in uses:
-        deployed = [loc for loc in u.locations if loc.kind not in NOT_DEPLOYED_KINDS]
+        deployed = [loc for loc in u.locations if loc.kind.deployed]
         if not deployed:
             continue  # distro trust-store roots and certbot archive generations: an expired
             # root in ca-certificates.crt must not fire the usual x509_cert_expired alerts

@@ -14,8 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from audit.analyze import NOT_DEPLOYED_KINDS
-from audit.model import AuditResult, CertInfo, CertLocation, Finding, HostResult, Severity
+from audit.model import (
+    AuditResult,
+    CertInfo,
+    CertLocation,
+    Finding,
+    HostResult,
+    LocationKind,
+    Severity,
+)
 
 _INVISIBLE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064"
@@ -93,12 +100,12 @@ class CertUse:
     def deployed(self) -> bool:
         """Whether it is deployed somewhere, not only a trust-store root or a certbot
         archive generation (those expire without anyone having to act)."""
-        return any(loc.kind not in NOT_DEPLOYED_KINDS for loc in self.locations)
+        return any(loc.kind.deployed for loc in self.locations)
 
     @property
     def served(self) -> bool:
         """Whether a listener serves it."""
-        return any(loc.kind == "listener" for loc in self.locations)
+        return any(loc.kind is LocationKind.LISTENER for loc in self.locations)
 
     @property
     def name(self) -> str:
@@ -121,7 +128,7 @@ def host_locations(r: HostResult) -> Iterable[tuple[CertInfo, CertLocation]]:
                     CertLocation(
                         host=listener.host,
                         path=f"{probe.address}:{probe.port}",
-                        kind="listener",
+                        kind=LocationKind.LISTENER,
                         index=i,
                         format="tls",
                         servername=probe.servername,

@@ -19,9 +19,9 @@ from audit.rules import (
     tls,
     validity,
 )
-from audit.rules.base import Rule
+from audit.rules.base import AnyRule
 
-REGISTRY: tuple[Rule, ...] = (
+REGISTRY: tuple[AnyRule, ...] = (
     *validity.RULES,
     *keys.RULES,
     *parsing.RULES,
@@ -34,7 +34,7 @@ REGISTRY: tuple[Rule, ...] = (
     *served.RULES,
 )
 
-BY_ID: dict[str, Rule] = {r.id: r for r in REGISTRY}
+BY_ID: dict[str, AnyRule] = {r.id: r for r in REGISTRY}
 
 PLANNED: dict[str, str] = {
     "CERTBOT_TIMER_INACTIVE": "renewal pipelines (certbot, kubeadm, kubelet)",

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from audit.model import (  # ChainVerdict lives in the model: trust.py (a lower layer) builds it
     CertInfo,
@@ -19,6 +20,7 @@ from audit.model import (  # ChainVerdict lives in the model: trust.py (a lower 
     ChainVerdict,
     HostResult,
     Listener,
+    LocationKind,
     Severity,
     TlsProbe,
 )
@@ -88,8 +90,8 @@ class ChainContext:
     chain: tuple[CertInfo, ...]
     """As sent or as stored, in that order."""
     verdict: ChainVerdict
-    kind: str = "file"
-    """"listener" or "file"."""
+    kind: LocationKind = LocationKind.FILE
+    """LISTENER (served) or FILE (a deployed bundle)."""
     where: str = ""
     """The file path, or "address:port" for a listener."""
     host: str = ""
@@ -131,8 +133,20 @@ class Hit:
     another command, e.g. a bundle file instead of a listener."""
 
 
+C = TypeVar("C", CertContext, HostContext, EndpointContext, ChainContext)
+"""The context type of one rule: the check function declares it, the scope matches it."""
+
+CONTEXT_OF: dict[Scope, type] = {
+    Scope.CERT: CertContext,
+    Scope.HOST: HostContext,
+    Scope.ENDPOINT: EndpointContext,
+    Scope.CHAIN: ChainContext,
+}
+"""The context type each scope hands its rules (tests check every rule agrees)."""
+
+
 @dataclass(frozen=True)
-class Rule:
+class Rule(Generic[C]):
     """Metadata plus the check. One Rule per finding ID."""
 
     id: str
@@ -143,7 +157,11 @@ class Rule:
     diagnose: str
     """A command template, e.g. "openssl x509 -noout -dates -in {path}"."""
     fix: str
-    check: Callable[[Context, Settings], Iterable[Hit]]
+    check: Callable[[C, Settings], Iterable[Hit]]
+
+
+AnyRule = Rule[Any]
+"""A rule of any scope, as the registry holds them."""
 
 
 class _Blank(dict[str, str]):
@@ -165,10 +183,11 @@ def rule(
     scope: Scope,
     diagnose: str,
     fix: str,
-) -> Callable[[Callable[[Context, Settings], Iterable[Hit]]], Rule]:
-    """Decorator: turn a check function into a Rule (registration stays explicit)."""
+) -> Callable[[Callable[[C, Settings], Iterable[Hit]]], Rule[C]]:
+    """Decorator: turn a check function into a Rule (registration stays explicit). The
+    function's `ctx` annotation names the context type of `scope`."""
 
-    def wrap(fn: Callable[[Context, Settings], Iterable[Hit]]) -> Rule:
+    def wrap(fn: Callable[[C, Settings], Iterable[Hit]]) -> Rule[C]:
         return Rule(id, family, title, severity, scope, diagnose, fix, fn)
 
     return wrap
@@ -202,7 +221,7 @@ def cert_values(ctx: CertContext) -> dict[str, str]:
         "subject": ctx.cert.subject,
         "target": loc.path,
     }
-    if loc.kind == "listener":
+    if loc.kind is LocationKind.LISTENER:
         address, _, port = loc.path.rpartition(":")
         values.update(
             target=f"the certificate file of the service listening on {loc.path}",

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from audit.model import CertInfo, Severity
+from audit.model import CertInfo, ChainStatus, LocationKind, Severity
 from audit.rules.base import (
     ChainContext,
-    Context,
     Hit,
     Scope,
     Settings,
@@ -41,7 +40,7 @@ def leaf_of(ctx: ChainContext) -> CertInfo:
 
 def subject_of(ctx: ChainContext) -> str:
     """ "listener 443 (name)" for a served chain, the path for a file."""
-    if ctx.kind == "listener" and ctx.probe is not None:
+    if ctx.kind is LocationKind.LISTENER and ctx.probe is not None:
         name = ctx.probe.servername
         return f"listener {ctx.probe.port}" + (f" ({name})" if name else "")
     return ctx.where
@@ -49,7 +48,7 @@ def subject_of(ctx: ChainContext) -> str:
 
 def where_text(ctx: ChainContext) -> str:
     """How a detail line names the chain: "served on ADDR:PORT (SNI x)" or "in PATH"."""
-    if ctx.kind == "listener" and ctx.probe is not None:
+    if ctx.kind is LocationKind.LISTENER and ctx.probe is not None:
         sni = f" (SNI {ctx.probe.servername})" if ctx.probe.servername else " (no SNI)"
         return f"served on {ctx.probe.address}:{ctx.probe.port}{sni}"
     return f"in {ctx.where}"
@@ -60,7 +59,7 @@ def chain_values(ctx: ChainContext) -> dict[str, str]:
     certificate file as a shell word (cert_file, "leaf.crt" when unknown) and as prose
     (chain_file)."""
     cafile = shell_quote(ctx.verdict.cafile or FALLBACK_CAFILE)
-    if ctx.kind == "listener" and ctx.probe is not None:
+    if ctx.kind is LocationKind.LISTENER and ctx.probe is not None:
         p = ctx.probe
         cert_file = ctx.listener.cert_file if ctx.listener and ctx.listener.cert_file else None
         return {
@@ -95,7 +94,7 @@ def config_of(ctx: ChainContext) -> tuple[str, str, str, str] | None:
     """(certificate file, directive, "FILE line N", server) when the host's configuration
     says which file the listener's certificate comes from, else None."""
     listener = ctx.listener
-    if ctx.kind != "listener" or listener is None:
+    if ctx.kind is not LocationKind.LISTENER or listener is None:
         return None
     if not (listener.cert_file and listener.config_file and listener.config_line):
         return None
@@ -113,11 +112,11 @@ def _fullchain_path(cert_file: str) -> str:
 
 def file_diagnose(ctx: ChainContext, command: str) -> str | None:
     """The file form of a diagnose command for bundle files, None for listeners."""
-    return command if ctx.kind != "listener" else None
+    return command if ctx.kind is not LocationKind.LISTENER else None
 
 
 def _sent(ctx: ChainContext) -> str:
-    verb = "sends" if ctx.kind == "listener" else "holds"
+    verb = "sends" if ctx.kind is LocationKind.LISTENER else "holds"
     n = len(ctx.chain)
     return f"{verb} {n} certificate{'s' if n != 1 else ''}"
 
@@ -145,10 +144,9 @@ def _name_for(ctx: ChainContext) -> str:
         "certbot, use fullchain.pem, never cert.pem."
     ),
 )
-def chain_incomplete(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, ChainContext)
+def chain_incomplete(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     v = ctx.verdict
-    if v.status != "incomplete":
+    if v.status is not ChainStatus.INCOMPLETE:
         return
     leaf = leaf_of(ctx)
     missing = v.missing_issuer or leaf.issuer
@@ -165,7 +163,9 @@ def chain_incomplete(ctx: Context, settings: Settings) -> Iterable[Hit]:
         )
     else:
         get = "download it from your CA's repository, then "
-    what = "this file lacks" if ctx.kind != "listener" else "the server does not send"
+    what = (
+        "this file lacks" if ctx.kind is not LocationKind.LISTENER else "the server does not send"
+    )
     fix = None
     config = config_of(ctx)
     if config is not None:
@@ -207,10 +207,9 @@ def chain_incomplete(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "with --cafile root.crt."
     ),
 )
-def chain_untrusted(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, ChainContext)
+def chain_untrusted(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     v = ctx.verdict
-    if v.status != "untrusted":
+    if v.status is not ChainStatus.UNTRUSTED:
         return
     leaf = leaf_of(ctx)
     yield Hit(
@@ -246,10 +245,9 @@ def chain_untrusted(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "cert-manager) whose root is installed on the clients; then reload the service."
     ),
 )
-def cert_self_signed(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, ChainContext)
+def cert_self_signed(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     v = ctx.verdict
-    if v.status != "self_signed":
+    if v.status is not ChainStatus.SELF_SIGNED:
         return
     leaf = leaf_of(ctx)
     yield Hit(
@@ -278,10 +276,9 @@ def cert_self_signed(ctx: Context, settings: Settings) -> Iterable[Hit]:
         '(Firefox policies.json: "Certificates": {{"ImportEnterpriseRoots": true}}).'
     ),
 )
-def not_trusted_by_mozilla(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, ChainContext)
+def not_trusted_by_mozilla(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     v = ctx.verdict
-    if v.status != "os_only":
+    if v.status is not ChainStatus.OS_ONLY:
         return
     leaf = leaf_of(ctx)
     yield Hit(
@@ -305,8 +302,7 @@ def not_trusted_by_mozilla(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "({expected}), leaving out unrelated certificates, then reload the service."
     ),
 )
-def chain_order(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, ChainContext)
+def chain_order(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     v = ctx.verdict
     if not v.order_problem:
         return

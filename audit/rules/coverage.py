@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from audit.model import HostOutcome, IssueReason, Severity
-from audit.rules.base import Context, Hit, HostContext, Scope, Settings, rule, shell_quote
+from audit.rules.base import Hit, HostContext, Scope, Settings, rule, shell_quote
 
 _SSH_V = "ssh -v -p {port} {userat}{address} true"
 
@@ -20,9 +20,8 @@ def _values(ctx: HostContext) -> dict[str, str]:
     }
 
 
-def _outcome_rule(outcome: HostOutcome):  # type: ignore[no-untyped-def]
-    def check(ctx: Context, settings: Settings) -> Iterable[Hit]:
-        assert isinstance(ctx, HostContext)
+def _outcome_rule(outcome: HostOutcome) -> Callable[[HostContext, Settings], Iterable[Hit]]:
+    def check(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
         if ctx.result.outcome is outcome:
             yield Hit(subject="ssh", detail=ctx.result.detail or outcome.value, values=_values(ctx))
 
@@ -92,8 +91,7 @@ host_key_unknown = rule(
     diagnose="ssh -p {port} {userat}{address} 'ls -ld -- {path}'",
     fix="{fix}",
 )
-def collection_partial(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, HostContext)
+def collection_partial(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
     result = ctx.result
     if result.outcome is HostOutcome.FAILED:
         yield Hit(

@@ -1,7 +1,7 @@
 """Crypto family: weak keys, weak signatures, publicly trusted leaves valid for too long.
 
 Scope: a certificate at one location (a file, or a position in a served chain). CA bundles
-are not deployed certificates and never reach these rules (analyze.NOT_DEPLOYED_KINDS).
+are not deployed certificates and never reach these rules (model.LocationKind.deployed).
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from audit.model import CertInfo, Severity
+from audit.model import CertInfo, LocationKind, Severity
 from audit.rules.base import (
     CertContext,
-    Context,
     Hit,
     Scope,
     Settings,
@@ -37,7 +36,7 @@ _SERVED_TEXT = (
 
 
 def _served(ctx: CertContext) -> bool:
-    return ctx.location.kind == "listener"
+    return ctx.location.kind is LocationKind.LISTENER
 
 
 def _values(ctx: CertContext, fields: str) -> dict[str, str]:
@@ -74,8 +73,7 @@ def _is_root(cert: CertInfo) -> bool:
         "{path}; a CA certificate with a small key must be replaced by its CA."
     ),
 )
-def weak_key(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, CertContext)
+def weak_key(ctx: CertContext, settings: Settings) -> Iterable[Hit]:
     cert = ctx.cert
     minimum = MIN_BITS.get(cert.key_type)
     if minimum is None or not cert.key_bits or cert.key_bits >= minimum:
@@ -105,10 +103,9 @@ def weak_key(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "current intermediate and serve that instead."
     ),
 )
-def weak_signature(ctx: Context, settings: Settings) -> Iterable[Hit]:
+def weak_signature(ctx: CertContext, settings: Settings) -> Iterable[Hit]:
     """Roots (self-signed CA certificates) are exempt: nobody checks a trust anchor's
     own signature, the client trusts its key."""
-    assert isinstance(ctx, CertContext)
     cert = ctx.cert
     weak = WEAK_HASHES.get((cert.signature_hash or "").lower())
     if weak is None or _is_root(cert):
@@ -137,13 +134,12 @@ def weak_signature(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "certificates) and automate the renewal; replace {target} and reload the service."
     ),
 )
-def validity_too_long(ctx: Context, settings: Settings) -> Iterable[Hit]:
+def validity_too_long(ctx: CertContext, settings: Settings) -> Iterable[Hit]:
     """ "Publicly trusted" is CertContext.publicly_trusted: analyze sets it for a leaf whose
     chain (served, or a bundle file) trust.assess_chain found to reach Mozilla's store or
     the user's --cafile as sent. The --cafile counts because it is the trust the user asked
     the audit to hold the fleet to; a chain that reaches only a host's OS store does not.
     Only leaves issued on or after 2020-09-01, when the 398-day limit took effect."""
-    assert isinstance(ctx, CertContext)
     cert = ctx.cert
     if cert.is_ca or not ctx.publicly_trusted or cert.not_before < VALIDITY_LIMIT_SINCE:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import Severity
-from audit.rules.base import Context, Hit, HostContext, Scope, Settings, rule
+from audit.rules.base import Hit, HostContext, Scope, Settings, rule
 
 STANDARD_BUNDLES = (
     "/etc/ssl/certs/ca-certificates.crt",
@@ -31,8 +31,7 @@ STANDARD_BUNDLES = (
         "never turn verification off instead."
     ),
 )
-def ca_bundle_missing(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, HostContext)
+def ca_bundle_missing(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
     result = ctx.result
     if not result.outcome.audited or result.ca_bundles:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import Severity
-from audit.rules.base import Context, Hit, HostContext, Scope, Settings, rule, shell_quote
+from audit.rules.base import Hit, HostContext, Scope, Settings, rule, shell_quote
 
 
 @rule(
@@ -20,8 +20,7 @@ from audit.rules.base import Context, Hit, HostContext, Scope, Settings, rule, s
         "then consider the key compromised if untrusted users had access: rotate it."
     ),
 )
-def private_key_exposed(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, HostContext)
+def private_key_exposed(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
     for key in ctx.result.key_files:
         if not key.exposed:
             continue

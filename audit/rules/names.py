@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import CertInfo, Severity
-from audit.rules.base import ChainContext, Context, Hit, Scope, Settings, rule, shell_quote
+from audit.rules.base import ChainContext, Hit, Scope, Settings, rule, shell_quote
 from audit.rules.chain import chain_values, file_diagnose, leaf_of, subject_of, where_text
 from audit.trust import matches_hostname
 
@@ -62,8 +62,7 @@ def _wildcard_hint(cert: CertInfo, name: str) -> str:
         "to this server (dig +short {name})."
     ),
 )
-def hostname_mismatch(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, ChainContext)
+def hostname_mismatch(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     name = ctx.expected_name
     if not name:
         return
@@ -98,8 +97,7 @@ def hostname_mismatch(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "replace {chain_file} and reload the service."
     ),
 )
-def san_missing(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, ChainContext)
+def san_missing(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     leaf = leaf_of(ctx)
     if leaf.has_san_extension or leaf.is_ca:
         return

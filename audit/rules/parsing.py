@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import Severity
-from audit.rules.base import Context, Hit, HostContext, Scope, Settings, rule, shell_quote
+from audit.rules.base import Hit, HostContext, Scope, Settings, rule, shell_quote
 
 
 @rule(
@@ -20,8 +20,7 @@ from audit.rules.base import Context, Hit, HostContext, Scope, Settings, rule, s
         "or DER), or remove it if nothing uses it."
     ),
 )
-def cert_unparseable(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, HostContext)
+def cert_unparseable(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
     for item in ctx.result.unparseable:
         where = item.path + (f" (certificate #{item.index + 1})" if item.index else "")
         yield Hit(

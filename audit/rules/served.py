@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.collect.listeners import config_for_probe
-from audit.model import CertInfo, HostResult, ProbeStatus, Severity, TlsConfig
+from audit.model import CertInfo, HostResult, LocationKind, ProbeStatus, Severity, TlsConfig
 from audit.rules.base import (
-    Context,
     Hit,
     HostContext,
     Scope,
@@ -44,7 +43,7 @@ def _stored(result: HostResult) -> dict[str, CertInfo]:
     """The first certificate of every file on the host, by path (links included)."""
     out: dict[str, CertInfo] = {}
     for f in result.certificates:
-        if f.location.index == 0 and f.location.kind != "listener":
+        if f.location.index == 0 and f.location.kind is not LocationKind.LISTENER:
             out.setdefault(f.location.path, f.cert)
     return out
 
@@ -96,8 +95,7 @@ def _when(cert: CertInfo) -> str:
         "so the next renewal does not leave the old certificate in service."
     ),
 )
-def cert_not_reloaded(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, HostContext)
+def cert_not_reloaded(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
     result = ctx.result
     if not result.outcome.audited:
         return
@@ -180,8 +178,7 @@ def _key_pairs(result: HostResult) -> Iterable[TlsConfig]:
         "then the next reload or restart of {server} fails with 'key values mismatch'."
     ),
 )
-def key_mismatch(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, HostContext)
+def key_mismatch(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
     result = ctx.result
     if not result.outcome.audited:
         return

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from audit.model import ProbeStatus, Severity
+from audit.model import ProbeRoute, ProbeStatus, Severity
 from audit.rules.base import (
-    Context,
     EndpointContext,
     Hit,
     Scope,
@@ -38,7 +37,7 @@ def _subject(ctx: EndpointContext) -> str:
 
 def _endpoint(ctx: EndpointContext) -> str:
     p = ctx.probe
-    via = " through SSH" if p.via == "ssh" else ""
+    via = " through SSH" if p.via is ProbeRoute.SSH else ""
     sni = f" (SNI {p.servername})" if p.servername else " (no SNI)"
     process = ""
     if ctx.listener is not None and ctx.listener.process:
@@ -71,8 +70,7 @@ def _config(ctx: EndpointContext) -> str:
         "certaudit_tls_ports."
     ),
 )
-def tls_not_spoken(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, EndpointContext)
+def tls_not_spoken(ctx: EndpointContext, settings: Settings) -> Iterable[Hit]:
     if not ctx.expects_tls or ctx.probe.status is not ProbeStatus.PLAINTEXT:
         return
     answer = ctx.probe.error or "a non-TLS answer"
@@ -103,8 +101,7 @@ def tls_not_spoken(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "Apache: SSLVerifyClient none)."
     ),
 )
-def client_cert_required(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, EndpointContext)
+def client_cert_required(ctx: EndpointContext, settings: Settings) -> Iterable[Hit]:
     p = ctx.probe
     required = p.status is ProbeStatus.CLIENT_CERT_REQUIRED
     if not required and not p.acceptable_ca_names:
@@ -172,8 +169,7 @@ def _key(reason: str) -> str:
         "test (nginx -t, apachectl configtest) for port {port}."
     ),
 )
-def tls_handshake_failed(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, EndpointContext)
+def tls_handshake_failed(ctx: EndpointContext, settings: Settings) -> Iterable[Hit]:
     p = ctx.probe
     closed = p.status is ProbeStatus.CLOSED and ctx.expects_tls
     if p.status is not ProbeStatus.HANDSHAKE_FAILED and not closed:
@@ -213,8 +209,7 @@ _PROTOCOLS_FIX = {
         "and 1.1 are deprecated (RFC 8996) and refused by current browsers and PCI DSS."
     ),
 )
-def legacy_protocol(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, EndpointContext)
+def legacy_protocol(ctx: EndpointContext, settings: Settings) -> Iterable[Hit]:
     listener = ctx.listener
     if listener is None or not listener.legacy_protocol:
         return

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from audit.model import Severity
+from audit.model import LocationKind, Severity
 from audit.rules.base import (
     CertContext,
-    Context,
     Hit,
     Scope,
     Settings,
@@ -29,11 +28,11 @@ def _values(ctx: CertContext) -> dict[str, str]:
 
 
 def _diagnose_for(ctx: CertContext) -> str | None:
-    return _SERVED_DATES if ctx.location.kind == "listener" else None
+    return _SERVED_DATES if ctx.location.kind is LocationKind.LISTENER else None
 
 
 def _where(ctx: CertContext) -> str:
-    if ctx.location.kind == "listener":
+    if ctx.location.kind is LocationKind.LISTENER:
         where = "served on " + ctx.location.path
         if ctx.location.index:
             where += f" (position {ctx.location.index} of the chain, issued by {ctx.cert.issuer})"
@@ -63,13 +62,12 @@ _OFF_PATH_FIX = (
         "deploy it in place of {target} and reload the service that uses it."
     ),
 )
-def cert_expired(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, CertContext)
+def cert_expired(ctx: CertContext, settings: Settings) -> Iterable[Hit]:
     cert = ctx.cert
     if cert.not_after >= settings.now:
         return
     days = days_between(cert.not_after, settings.now)
-    live = ctx.served or ctx.location.kind == "listener"
+    live = ctx.served or ctx.location.kind is LocationKind.LISTENER
     if ctx.off_path:
         status, severity = _OFF_PATH, Severity.MEDIUM
     elif live:
@@ -103,8 +101,7 @@ def cert_expired(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "cert-manager); deploy the new certificate to {target} and reload the service."
     ),
 )
-def cert_expiring(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, CertContext)
+def cert_expiring(ctx: CertContext, settings: Settings) -> Iterable[Hit]:
     cert = ctx.cert
     if cert.not_after < settings.now:
         return
@@ -148,8 +145,7 @@ def cert_expiring(ctx: Context, settings: Settings) -> Iterable[Hit]:
         "until notBefore passes, clients reject it: deploy the previous certificate meanwhile."
     ),
 )
-def cert_not_yet_valid(ctx: Context, settings: Settings) -> Iterable[Hit]:
-    assert isinstance(ctx, CertContext)
+def cert_not_yet_valid(ctx: CertContext, settings: Settings) -> Iterable[Hit]:
     cert = ctx.cert
     if cert.not_before <= settings.now:
         return

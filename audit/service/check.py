@@ -31,6 +31,7 @@ from audit.model import (
     HostOutcome,
     HostResult,
     Listener,
+    LocationKind,
     ProbeStatus,
     TlsProbe,
     Unparseable,
@@ -302,7 +303,9 @@ def inspect_files(settings: InspectSettings) -> InspectOutcome:
     cert_ctxs = [
         CertContext(
             cert=cert,
-            location=CertLocation(host="", path=f.path, kind="file", index=index, format=fmt),
+            location=CertLocation(
+                host="", path=f.path, kind=LocationKind.FILE, index=index, format=fmt
+            ),
         )
         for f in read
         for index, fmt, cert in f.certs

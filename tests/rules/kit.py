@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from audit.analyze import Evidence, analyze, chain_context, endpoint_context, served_cert_contexts
 from audit.certparse import load_der
 from audit.model import CertInfo, CertLocation, Finding, ProbeStatus, TlsProbe
-from audit.rules.base import CertContext, Rule, Settings
+from audit.rules.base import AnyRule, CertContext, Settings
 from audit.trust import TrustStores
 from tests import pki
 
@@ -125,11 +125,11 @@ def bundle(
     return Evidence(chains=[ctx], extra_certs=certs)
 
 
-def run(evidence: Evidence, rules: Iterable[Rule] = ()) -> list[Finding]:
+def run(evidence: Evidence, rules: Iterable[AnyRule] = ()) -> list[Finding]:
     return analyze(evidence, SETTINGS, tuple(rules) or _all())
 
 
-def _all() -> tuple[Rule, ...]:
+def _all() -> tuple[AnyRule, ...]:
     from audit.rules import REGISTRY
 
     return REGISTRY

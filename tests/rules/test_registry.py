@@ -8,6 +8,7 @@ of its diagnose and fix templates is filled by what its hits provide.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from audit.model import (
     Unparseable,
 )
 from audit.rules import BY_ID, PLANNED, REGISTRY
-from audit.rules.base import CertContext, EndpointContext, Rule
+from audit.rules.base import CONTEXT_OF, AnyRule, CertContext, EndpointContext
 from tests import pki
 from tests.rules.kit import (
     NOW,
@@ -80,7 +81,15 @@ def test_every_rule_is_catalogued_and_unique() -> None:
 
 
 @pytest.mark.parametrize("rule", REGISTRY, ids=lambda r: r.id)
-def test_metadata(rule: Rule) -> None:
+def test_check_takes_the_context_of_its_scope(rule: AnyRule) -> None:
+    hints = typing.get_type_hints(rule.check)
+    assert hints["ctx"] is CONTEXT_OF[rule.scope], (
+        f"{rule.id}: scope {rule.scope} but ctx: {hints['ctx']}"
+    )
+
+
+@pytest.mark.parametrize("rule", REGISTRY, ids=lambda r: r.id)
+def test_metadata(rule: AnyRule) -> None:
     assert 0 < len(rule.title) < 70
     assert rule.title[0].isupper() and not rule.title.endswith((".", "?", "!"))
     assert rule.title.split()[0].lower() not in IMPERATIVES, "a title states the problem"
@@ -231,7 +240,7 @@ def test_every_rule_has_a_positive_case() -> None:
 
 
 @pytest.mark.parametrize("rule", REGISTRY, ids=lambda r: r.id)
-def test_positive_cases_fill_every_placeholder(rule: Rule) -> None:
+def test_positive_cases_fill_every_placeholder(rule: AnyRule) -> None:
     for make in POSITIVE.get(rule.id, []):
         findings = run(make(), (rule,))
         assert [f.id for f in findings if f.id != rule.id] == [], "the rule crashed"
