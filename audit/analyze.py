@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from audit.collect.listeners import config_for_probe
 from audit.model import (
     CertInfo,
     CertLocation,
@@ -23,6 +22,7 @@ from audit.model import (
     LocationKind,
     Severity,
     TlsProbe,
+    config_for_probe,
 )
 from audit.rules import REGISTRY
 from audit.rules.base import (

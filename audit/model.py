@@ -7,6 +7,7 @@ Every layer reads and writes these types; none of them does I/O.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -443,6 +444,40 @@ class TlsConfig:
     key_check: str = ""
     """How deriving it went: "ok", "no_openssl", "unreadable", "missing", "failed", or "" when
     no key is configured."""
+
+
+def is_any_address(address: str) -> bool:
+    """A wildcard bind address ("*", "0.0.0.0", "::", Apache's _default_, or none)."""
+    return address in ("", "*", "0.0.0.0", "::", "_default_")
+
+
+def configs_for(configs: Sequence[TlsConfig], port: int, address: str) -> list[TlsConfig]:
+    """Configured server blocks that listen on this port (and address), TLS ones first."""
+    hits = []
+    for c in configs:
+        for x in c.listens:
+            if x.port != port:
+                continue
+            if is_any_address(x.address) or is_any_address(address):
+                hits.append(c)
+                break
+            if x.address.strip("[]") == address:
+                hits.append(c)
+                break
+    return sorted(hits, key=lambda c: not any(x.tls and x.port == port for x in c.listens))
+
+
+def config_for_probe(
+    configs: Sequence[TlsConfig], listener: Listener, probe: TlsProbe
+) -> TlsConfig | None:
+    """The server block that answers `probe`'s SNI name on this listener: the one naming
+    it, else the first TLS block on the port (nginx's default server, roughly)."""
+    matched = configs_for(configs, listener.port, listener.address)
+    name = (probe.servername or "").lower()
+    for c in matched:
+        if name and name in c.server_names:
+            return c
+    return matched[0] if matched else None
 
 
 @dataclass(frozen=True)

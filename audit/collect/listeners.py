@@ -36,7 +36,8 @@ from audit.model import (
     Listener,
     LocationKind,
     TlsConfig,
-    TlsProbe,
+    configs_for,
+    is_any_address,
 )
 
 WELL_KNOWN_TLS_PORTS = frozenset(
@@ -135,10 +136,6 @@ def _is_loopback(address: str) -> bool:
         return address == "localhost"
 
 
-def _is_any(address: str) -> bool:
-    return address in ("", "*", "0.0.0.0", "::", "_default_")
-
-
 @dataclass
 class _Service:
     port: int
@@ -151,7 +148,7 @@ def merge(sockets: Sequence[Socket]) -> list[_Service]:
     port are one listener, so are 127.0.0.1 and ::1; other addresses stay separate."""
     out: dict[tuple[int, str], _Service] = {}
     for s in sockets:
-        if _is_any(s.address):
+        if is_any_address(s.address):
             key = (s.port, "*")
         elif _is_loopback(s.address):
             key = (s.port, "lo")
@@ -168,19 +165,6 @@ def merge(sockets: Sequence[Socket]) -> list[_Service]:
         if kind == "lo" and (port, "*") in out:
             del out[(port, kind)]
     return sorted(out.values(), key=lambda v: (v.port, v.addresses[0]))
-
-
-def configs_for(configs: Sequence[TlsConfig], port: int, address: str) -> list[TlsConfig]:
-    """Configured server blocks that listen on this port (and address), TLS ones first."""
-    hits = []
-    for c in configs:
-        for x in c.listens:
-            if x.port != port:
-                continue
-            if _is_any(x.address) or _is_any(address) or x.address.strip("[]") == address:
-                hits.append(c)
-                break
-    return sorted(hits, key=lambda c: not any(x.tls and x.port == port for x in c.listens))
 
 
 def _listen_of(config: TlsConfig, port: int) -> tuple[bool, str, int]:
@@ -248,7 +232,7 @@ def plan_listeners(
         if not names:
             names = list(explore[:max_names]) or [None]
         loopback = all(_is_loopback(a) for a in svc.addresses)
-        if any(_is_any(a) for a in svc.addresses):
+        if any(is_any_address(a) for a in svc.addresses):
             ssh_targets: tuple[str, ...] = ("127.0.0.1",)
             if all(a == "::" for a in svc.addresses):
                 ssh_targets = ("127.0.0.1", "::1")  # a v6-only socket refuses 127.0.0.1
@@ -274,16 +258,3 @@ def plan_listeners(
         )
         plans.append(ListenerPlan(listener, tuple(names), ssh_targets, direct))
     return plans
-
-
-def config_for_probe(
-    configs: Sequence[TlsConfig], listener: Listener, probe: TlsProbe
-) -> TlsConfig | None:
-    """The server block that answers `probe`'s SNI name on this listener: the one naming
-    it, else the first TLS block on the port (nginx's default server, roughly)."""
-    matched = configs_for(configs, listener.port, listener.address)
-    name = (probe.servername or "").lower()
-    for c in matched:
-        if name and name in c.server_names:
-            return c
-    return matched[0] if matched else None

@@ -18,8 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from audit.collect.listeners import config_for_probe
-from audit.model import CertInfo, HostResult, LocationKind, ProbeStatus, Severity, TlsConfig
+from audit.model import (
+    CertInfo,
+    HostResult,
+    LocationKind,
+    ProbeStatus,
+    Severity,
+    TlsConfig,
+    config_for_probe,
+)
 from audit.rules.base import (
     Hit,
     HostContext,
@@ -36,7 +43,12 @@ _KEY_DIRECTIVE = {
     "apache": "SSLCertificateKeyFile",
     "haproxy": "crt",
 }
-_NOT_DEPLOYED = frozenset({"ca_bundle", "archive", "kubeconfig"})
+
+
+def _server_file(kind: LocationKind) -> bool:
+    """A deployed certificate file a TLS server could load (a kubeconfig's client
+    certificate is deployed, but no web server serves it)."""
+    return kind.deployed and kind is not LocationKind.KUBECONFIG
 
 
 def _stored(result: HostResult) -> dict[str, CertInfo]:
@@ -60,7 +72,7 @@ def _by_names(result: HostResult, served: CertInfo) -> tuple[str, CertInfo] | No
     best: tuple[str, CertInfo] | None = None
     for f in result.certificates:
         cert = f.cert
-        if f.location.kind in _NOT_DEPLOYED or f.location.index != 0 or cert.is_ca:
+        if not _server_file(f.location.kind) or f.location.index != 0 or cert.is_ca:
             continue
         if cert.sha256 == served.sha256 or not _names(cert) & _names(served):
             continue

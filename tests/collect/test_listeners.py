@@ -8,7 +8,7 @@ import pytest
 
 from audit.certparse import load_der
 from audit.collect.discovery import Socket
-from audit.collect.listeners import config_for_probe, merge, plan_listeners
+from audit.collect.listeners import merge, plan_listeners
 from audit.model import (
     CertLocation,
     ConfigListen,
@@ -17,6 +17,7 @@ from audit.model import (
     ProbeStatus,
     TlsConfig,
     TlsProbe,
+    config_for_probe,
 )
 from tests import pki
 
