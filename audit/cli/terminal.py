@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import TextIO
 
 from audit.errors import ConfigError
 from audit.model import Finding, Severity
 from audit.service.policy import parse_windows
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+from audit.text import inert
 
 
 def safe(text: object) -> str:
-    """Replace control characters, escape sequences and bidi overrides visibly."""
-    return _CONTROL.sub(
-        lambda m: (
-            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
-        ),
-        str(text),
-    )
+    """Text for the terminal: escape sequences, control characters (newline and tab
+    included), zero-width and bidi characters shown as visible escapes."""
+    return inert(text)
 
 
 _COLOURS = {

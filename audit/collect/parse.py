@@ -33,6 +33,7 @@ from audit.model import (
     TlsConfig,
     Unparseable,
 )
+from audit.text import inert
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,6 @@ _NONCE = re.compile(r"[A-Za-z0-9]{1,64}")
 _HEX = re.compile(rb"(?:[0-9a-f]{2})+")
 _B64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 _DIGITS = re.compile(rb"[0-9]+")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SLASHES = re.compile(rb"/{2,}")
 _PRIVILEGE = re.compile(
     rb"sudo: (?:a password is required|a terminal is required|.*not in the sudoers"
@@ -149,8 +149,7 @@ class _Malformed(ValueError):
 
 def display(raw: bytes) -> str:
     """A file name for people: invalid UTF-8 and control characters shown as \\xNN."""
-    text = _SLASHES.sub(b"/", raw).decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return inert(_SLASHES.sub(b"/", raw).decode("utf-8", "backslashreplace"))
 
 
 def _unhex(token: bytes) -> bytes:

@@ -7,7 +7,7 @@ certificate with every place it lives (blast radius), and a view per host.
 Inert by construction (RELIABILITY.md promise 6):
 - the jinja2 Environment is created with `autoescape=True` (not `select_autoescape()`,
   which would not match `report.html.j2`);
-- every value printed by a template first goes through `view.visible()` (`finalize`), so
+- every value printed by a template first goes through `audit.text.inert()` (`finalize`), so
   control characters, line separators and bidi overrides show as escapes;
 - data inside `<script>` only ever goes through `|tojson`;
 - a Content-Security-Policy allows exactly the page's own script and style (by SHA-256),
@@ -32,6 +32,7 @@ import audit
 from audit.model import AuditResult, CertInfo, CertLocation, Finding, HostResult, Severity
 from audit.report import view
 from audit.report.json import iso
+from audit.text import inert
 
 TEMPLATE = "report.html.j2"
 
@@ -51,7 +52,7 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, Markup):
         return value
     if isinstance(value, str):
-        return view.visible(value, keep_newlines=True)
+        return inert(value, keep_newlines=True)
     if value is None:
         return ""
     return value

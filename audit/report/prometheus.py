@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 
 from audit.model import AuditResult, CertInfo, CertLocation, LocationKind
 from audit.report import view
+from audit.text import inert
 
 _NAME_FIELDS = (
     ("C", NameOID.COUNTRY_NAME),
@@ -44,7 +45,7 @@ Labels = tuple[tuple[str, str], ...]
 
 def escape_label(value: object) -> str:
     """A label value for the text format: visible controls, then \\\\, \\" and \\n escaped."""
-    text = view.visible(value)
+    text = inert(value)
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 

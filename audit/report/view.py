@@ -2,13 +2,12 @@
 
 Reports read the model and nothing else. This module turns an AuditResult into the few
 derived views the HTML, spreadsheet and metrics renderers share (certificates with every
-place they live, expiry buckets, finding identity across runs), and holds `visible()`,
-the one function that makes a text from a host or a certificate safe to show.
+place they live, expiry buckets, finding identity across runs). Text from a host or a
+certificate is made inert by `audit.text.inert`, the one definition every output uses.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,33 +22,6 @@ from audit.model import (
     LocationKind,
     Severity,
 )
-
-_INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064"
-    "\u2066-\u2069\ufeff\ufff9-\ufffb\ufffe\uffff\ud800-\udfff]"
-)
-
-
-def visible(text: object, *, keep_newlines: bool = False) -> str:
-    """Replace control, line-separator and bidi-override characters with visible escapes.
-
-    `\\x1b` becomes the four characters `\\x1b`, U+202E becomes `\\u202e`, so a hostile
-    name can neither drive a terminal, reorder the text around it nor hide part of itself.
-    Lone surrogates (undecodable bytes kept by surrogateescape) and XML-illegal
-    noncharacters are shown the same way, so every output can encode the text.
-    Tabs are shown as `\\x09` too (a leading tab hides a formula prefix); newlines are
-    kept only when `keep_newlines` (multi-line details).
-    """
-    s = "" if text is None else str(text)
-
-    def esc(m: re.Match[str]) -> str:
-        ch = m.group()
-        if ch == "\n" and keep_newlines:
-            return ch
-        code = ord(ch)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return _INVISIBLE.sub(esc, s)
 
 
 def days_left(cert: CertInfo, now: datetime) -> float:

@@ -29,6 +29,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from audit.model import AuditResult, Severity
 from audit.report import view
+from audit.text import inert
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 """What makes a spreadsheet (or a CSV exported from it) evaluate a text: OWASP's list plus
@@ -61,7 +62,7 @@ NOT_AUDITED_FILL = PatternFill("solid", fgColor="FDE2E2")
 
 def cell_text(value: object) -> str:
     """Any text made inert for a spreadsheet: visible control characters, no formula."""
-    text = view.visible(value, keep_newlines=True)
+    text = inert(value, keep_newlines=True)
     if len(text) > MAX_CELL:
         text = text[:MAX_CELL] + " …[truncated]"
     if text.lstrip(" ").startswith(FORMULA_PREFIXES):
