@@ -255,7 +255,7 @@ class HostResult:
     ca_bundles: tuple[str, ...] = ()
     """Paths of system CA bundles present on the host."""
     listeners: tuple[Listener, ...] = ()
-    """Listening TCP sockets, each with what probing it found (issue 4)."""
+    """Listening TCP sockets, each with what probing it found."""
     tls_configs: tuple[TlsConfig, ...] = ()
     """TLS server blocks read from nginx, Apache and HAProxy configuration on the host."""
     bytes_received: int = 0
@@ -482,7 +482,7 @@ def config_for_probe(
 
 @dataclass(frozen=True)
 class Finding:
-    """One diagnosed problem. `id` is from FINDINGS.md and never changes meaning."""
+    """One diagnosed problem. `id` is from the rule registry (docs/FINDINGS.md) and never changes meaning."""
 
     id: str
     severity: Severity

@@ -1,4 +1,4 @@
-"""Reliability promises end to end (RELIABILITY.md): real sshd hosts in the lab, real
+"""Reliability promises end to end (the README's "Promises"): real sshd hosts in the lab, real
 `python -m audit` processes, the real SQLite history, the report in real Chromium.
 
 * renewal across two runs: `diff` calls a renewed certificate routine and a new issuer

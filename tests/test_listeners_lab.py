@@ -1,4 +1,4 @@
-"""Listeners end to end against the lab (issue 4): discovery in the collection round trip,
+"""Listeners end to end against the lab: discovery in the collection round trip,
 probing through each host's SSH connection (or from the runner where sshd prohibits
 forwarding, or where the inventory asks for the outside view), classification, config
 mapping, served versus stored.

@@ -351,7 +351,7 @@ def bench_history(repeat: int) -> None:
 
 
 def bench_listeners(repeat: int) -> None:
-    """Issue 4's closing figures, from the timings each HostResult carries in its facts
+    """Listener figures, from the timings each HostResult carries in its facts
     (ssh_connect_ms, collect_ms, probe_ms: measured inside audit_host)."""
     from audit.collect.hostkeys import KnownHosts
     from audit.collect.ssh import SshOptions

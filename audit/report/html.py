@@ -4,7 +4,7 @@ Summary, expiry timeline (inline SVG), findings ranked by risk (filter, search a
 little vanilla JS; the whole table is in the HTML for readers without scripting), every
 certificate with every place it lives (blast radius), and a view per host.
 
-Inert by construction (RELIABILITY.md promise 6):
+Inert by construction (nothing a host sent can run or restyle the page):
 - the jinja2 Environment is created with `autoescape=True` (not `select_autoescape()`,
   which would not match `report.html.j2`);
 - every value printed by a template first goes through `audit.text.inert()` (`finalize`), so

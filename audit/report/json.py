@@ -1,4 +1,4 @@
-"""findings.json and `check --json`: the machine-readable contract (PRODUCT.md).
+"""findings.json and `check --json`: the machine-readable contract (schema/findings.schema.json).
 
 One JSON document: schema_version, run metadata, hosts, certificates (deduplicated by
 SHA-256, every location kept), listeners, findings (sorted by risk, highest first).
