@@ -4,9 +4,9 @@ Sheets: Summary, Findings, Certificates, Locations, Listeners, Hosts, Key files,
 Every sheet has a frozen header row, an autofilter and sized columns; severity and days
 left are coloured.
 
-Inert by construction (reports never execute or display what a host sent as anything but text): every data cell is a number, a real
-date, or a string written through `cell_text()`, which replaces control characters
-visibly and puts an apostrophe in front of any text that a spreadsheet would take for a
+Inert by construction (nothing a host sent can become a formula): every data cell is a
+number, a real date, or a string written through `cell_text()`, which replaces control
+characters visibly and puts an apostrophe in front of any text that a spreadsheet would take for a
 formula (`=`, `+`, `-`, `@`, tab, CR). The apostrophe is part of the value, so the cell
 stays text in Excel, LibreOffice, Google Sheets and any CSV exported from them; openpyxl
 therefore never writes a formula cell (data type "f").
