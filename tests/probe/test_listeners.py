@@ -1,107 +1,20 @@
-"""STARTTLS and the probing of a host's listeners (audit/probe.py), against real local
-servers: tests/lab/starttls_server.py for SMTP, IMAP, POP3 and PostgreSQL, and
-tests/tlsserver.py for TLS, tarpits and banners. The SSH channel is stood in for by plain
+"""audit.probe.listeners: probing every listener of a host, against real local servers
+(tests/tlsserver.py for TLS, tarpits and banners). The SSH channel is stood in for by plain
 TCP connections (the lab tests use real sshd)."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from audit.collect.discovery import Socket
 from audit.collect.listeners import ForwardingProhibited, StreamPair, plan_listeners
 from audit.model import Host, IssueReason, ProbeStatus
-from audit.probe import ProbeSettings, legacy_offer_problem, probe_direct, probe_listeners
-from tests import pki
-from tests.lab.scenarios import STARTTLS_SERVER
+from audit.probe import ProbeSettings, legacy_offer_problem, probe_listeners
 from tests.tlsserver import TlsServer
-
-NOW = pki.utcnow()
-
-
-@pytest.fixture(scope="module")
-def material() -> Iterator[tuple[pki.Hierarchy, pki.Issued, Path]]:
-    h = pki.hierarchy(NOW, name="Probe")
-    leaf = h.leaf("mail.example.test", now=NOW, fresh_key=True)
-    with tempfile.TemporaryDirectory(prefix="certaudit-starttls-") as folder:
-        chain = Path(folder, "chain.pem")
-        chain.write_bytes(pki.pem_bundle(leaf, h.intermediate))
-        Path(folder, "key.pem").write_bytes(leaf.key_pem())
-        yield h, leaf, Path(folder)
-
-
-def _start(protocol: str, folder: Path, offer: bool) -> tuple[subprocess.Popen[bytes], int]:
-    argv = [sys.executable, str(STARTTLS_SERVER), "--protocol", protocol, "--address"]
-    argv += ["127.0.0.1", "--port", "0", "--cert", str(folder / "chain.pem")]
-    argv += ["--key", str(folder / "key.pem")] + ([] if offer else ["--no-tls"])
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    return proc, int(proc.stdout.readline())
-
-
-@pytest.fixture(scope="module")
-def starttls_servers(material) -> Iterator[dict[tuple[str, bool], int]]:  # type: ignore[no-untyped-def]
-    _, _, folder = material
-    started = {
-        (protocol, offer): _start(protocol, folder, offer)
-        for protocol in ("smtp", "imap", "pop3", "postgres")
-        for offer in (True, False)
-    }
-    yield {key: port for key, (_, port) in started.items()}
-    for proc, _ in started.values():
-        proc.terminate()
-        proc.wait(5)
-
-
-@pytest.mark.parametrize("protocol", ["smtp", "imap", "pop3", "postgres"])
-def test_starttls_upgrades_and_shows_the_chain(protocol: str, starttls_servers, material) -> None:  # type: ignore[no-untyped-def]
-    _, leaf, _ = material
-    port = starttls_servers[(protocol, True)]
-    p = asyncio.run(probe_direct("127.0.0.1", port, "mail.example.test", starttls=protocol))
-    assert p.status is ProbeStatus.TLS, p.error
-    assert p.chain[0].common_name == "mail.example.test" and len(p.chain) == 2
-
-
-@pytest.mark.parametrize(
-    ("protocol", "said"),
-    [
-        ("smtp", "does not offer STARTTLS"),
-        ("imap", "STARTTLS refused"),
-        ("pop3", "STLS refused"),
-        ("postgres", "answered the SSLRequest with N"),
-    ],
-)
-def test_no_upgrade_offered_is_a_plaintext_answer(
-    protocol: str, said: str, starttls_servers
-) -> None:  # type: ignore[no-untyped-def]
-    port = starttls_servers[(protocol, False)]
-    p = asyncio.run(probe_direct("127.0.0.1", port, None, starttls=protocol))
-    assert p.status is ProbeStatus.PLAINTEXT and said in p.error, p.error
-
-
-def test_starttls_against_a_silent_tls_server_tries_the_handshake(material) -> None:  # type: ignore[no-untyped-def]
-    h, leaf, _ = material
-    with TlsServer([leaf, h.intermediate]) as srv:
-        started = time.monotonic()
-        p = asyncio.run(probe_direct("127.0.0.1", srv.port, None, deadline=6, starttls="smtp"))
-    assert p.status is ProbeStatus.TLS and time.monotonic() - started < 5
-
-
-def test_starttls_against_a_banner_that_is_not_the_protocol(material) -> None:  # type: ignore[no-untyped-def]
-    with TlsServer(mode="banner") as srv:
-        p = asyncio.run(probe_direct("127.0.0.1", srv.port, None, starttls="smtp"))
-    assert p.status is ProbeStatus.PLAINTEXT and "SSH-2.0" in p.error
-
-
-# --------------------------------------------------------------------------- probe_listeners
 
 
 async def _tcp(address: str, port: int) -> StreamPair:
