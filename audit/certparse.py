@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from audit.dn import certificate_names
 from audit.model import CertInfo
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----\s*(.*?)-----END \1-----", re.DOTALL)
@@ -105,8 +106,15 @@ def describe(cert: x509.Certificate) -> CertInfo:
             warnings.append(f"{what}: {exc}")
             return default
 
-    subject = attempt("subject", lambda: cert.subject.rfc4514_string(), "<unreadable subject>")
-    issuer = attempt("issuer", lambda: cert.issuer.rfc4514_string(), "<unreadable issuer>")
+    # A name cryptography refuses (a Latin-1 T61String, say) is read by the lenient
+    # decoder instead: one odd encoding must not make a certificate anonymous.
+    lenient = certificate_names(der)
+    subject = attempt("subject", lambda: cert.subject.rfc4514_string(), None)
+    issuer = attempt("issuer", lambda: cert.issuer.rfc4514_string(), None)
+    if subject is None:
+        subject = lenient[1].rfc4514() if lenient else "<unreadable subject>"
+    if issuer is None:
+        issuer = lenient[0].rfc4514() if lenient else "<unreadable issuer>"
 
     def first_cn() -> str | None:
         attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -116,6 +124,8 @@ def describe(cert: x509.Certificate) -> CertInfo:
         return value if isinstance(value, str) else value.decode("latin-1")
 
     common_name = attempt("common name", first_cn, None)
+    if common_name is None and lenient is not None:
+        common_name = lenient[1].first("CN")
     serial_int = attempt("serial", lambda: cert.serial_number, 0)
     serial = format(serial_int, "x") if serial_int >= 0 else "-" + format(-serial_int, "x")
     if serial_int <= 0:

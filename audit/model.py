@@ -482,7 +482,8 @@ def config_for_probe(
 
 @dataclass(frozen=True)
 class Finding:
-    """One diagnosed problem. `id` is from the rule registry (docs/FINDINGS.md) and never changes meaning."""
+    """One diagnosed problem. `id` is from the rule registry (docs/FINDINGS.md) and never
+    changes meaning."""
 
     id: str
     severity: Severity

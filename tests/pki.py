@@ -284,3 +284,53 @@ def pkcs7_bundle(*items: Issued, pem: bool = True) -> bytes:
 def utcnow() -> dt.datetime:
     """The real clock, second precision (for the lab; unit tests pass a frozen now)."""
     return dt.datetime.now(UTC).replace(microsecond=0)
+
+
+def _raw_name(*attrs: tuple[str, int, bytes]) -> bytes:
+    """A Name in DER from (dotted OID, string tag, raw value bytes), one RDN each: names
+    cryptography will not write itself (a T61String holding Latin-1 bytes, a BMPString)."""
+    rdns = []
+    for dotted, tag, value in attrs:
+        body = _oid_der(dotted)
+        rdns.append(_der(0x31, _der(0x30, body + _der(tag, value))))
+    return _der(0x30, b"".join(rdns))
+
+
+def _oid_der(dotted: str) -> bytes:
+    parts = [int(p) for p in dotted.split(".")]
+    out = bytearray([40 * parts[0] + parts[1]])
+    for p in parts[2:]:
+        chunk = [p & 0x7F]
+        p >>= 7
+        while p:
+            chunk.append(0x80 | (p & 0x7F))
+            p >>= 7
+        out.extend(reversed(chunk))
+    return _der(0x06, bytes(out))
+
+
+T61_COMMON_NAME = "Müller Zertifizierungsstelle"
+"""The common name of `legacy_name_ca`, as a Latin-1 T61String on the wire."""
+
+
+def legacy_name_ca(now: dt.datetime) -> Issued:
+    """A self-signed CA whose subject and issuer are a Latin-1 T61String CN (legal, and
+    common in old European CAs) plus a BMPString O: cryptography refuses to decode them."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    made = issue("placeholder", now=now, ca=True, key_kind="rsa", key_bits=2048)
+    signer = made.key
+    name = _raw_name(
+        ("2.5.4.6", 0x13, b"DE"),
+        ("2.5.4.10", 0x1E, "Prüfstelle".encode("utf-16-be")),
+        ("2.5.4.3", 0x14, T61_COMMON_NAME.encode("latin-1")),
+    )
+    tbs_old, alg, _ = _der_children(made.der)
+    fields = _der_children(tbs_old)
+    fields[3] = name  # [0] version, serial, signature algorithm, issuer, validity, subject
+    fields[5] = name
+    tbs = _der(0x30, b"".join(fields))
+    assert isinstance(signer, rsa.RSAPrivateKey)
+    signature = signer.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    der = _der(0x30, tbs + alg + _der(0x03, b"\x00" + signature))
+    return Issued(x509.load_der_x509_certificate(der), signer)

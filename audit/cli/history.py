@@ -25,8 +25,9 @@ import typer
 
 from audit.cli import app
 from audit.cli.terminal import safe
+from audit.diff import CertChange, RunDiff
 from audit.errors import AuditError
-from audit.history import CertChange, RunDiff, RunSummary
+from audit.history import RunSummary
 from audit.model import AuditResult, CertInfo, Finding
 from audit.report.json import finding_doc, iso
 from audit.service.policy import EXIT_ERROR
@@ -84,6 +85,10 @@ def report_command(
     )
     for path in rendered.written:
         typer.echo(f"  wrote {safe(path)}")
+    for name, reason in rendered.failed:
+        typer.echo(f"certaudit: error: {name} could not be rendered: {safe(reason)}", err=True)
+    if rendered.failed:
+        raise typer.Exit(EXIT_ERROR)
 
 
 def _print_runs(path: Path, runs: Sequence[RunSummary]) -> None:

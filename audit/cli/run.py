@@ -186,6 +186,8 @@ def run_command(
             err=True,
         )
     _summary(outcome.result, outcome.written, verbose)
+    for name, reason in outcome.report_failures:
+        typer.echo(f"certaudit: error: {name} could not be rendered: {safe(reason)}", err=True)
     if outcome.interrupted:
         typer.echo("certaudit: interrupted; the run is stored as partial", err=True)
     raise typer.Exit(outcome.status)

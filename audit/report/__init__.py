@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from audit.model import AuditResult
@@ -53,25 +54,48 @@ def renderers(previous: AuditResult | None = None) -> dict[str, Renderer]:
     return out
 
 
+@dataclass(frozen=True)
+class Written:
+    """What write_reports did: the files written, and the outputs that could not be
+    rendered (name, reason). A renderer that fails costs only its own output."""
+
+    paths: tuple[Path, ...]
+    failed: tuple[tuple[str, str], ...] = ()
+
+
 def write_reports(
-    result: AuditResult, out_dir: Path, previous: AuditResult | None = None
-) -> list[Path]:
-    """Render every output into out_dir; returns the paths written.
+    result: AuditResult,
+    out_dir: Path,
+    previous: AuditResult | None = None,
+    *,
+    outputs: dict[str, Renderer] | None = None,
+) -> Written:
+    """Render every output into out_dir.
 
     Every output is rendered and written to a temporary file first, and only then are
-    they renamed into place: a failure while rendering or writing (disk full, a renderer
-    bug) leaves all the previous reports as they were, not a mix of two runs. Renames need
-    no space; only a crash between them, or a target that refuses them, can mix runs.
+    they renamed into place: a failure while writing (disk full: OSError, raised) leaves
+    all the previous reports as they were, not a mix of two runs. A renderer that raises
+    on this run's data costs only its own output: the others are written, the failure is
+    returned, and the previous copy of that output is removed so nothing reads last run's
+    file as this run's. Renames need no space; only a crash between them can mix runs.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     staged: list[tuple[Path, Path]] = []
+    failed: list[tuple[str, str]] = []
     try:
-        for name, render in renderers(previous).items():
+        for name, render in (outputs or renderers(previous)).items():
             path = out_dir / name
-            staged.append((_stage(path, render(result)), path))
+            try:
+                data = render(result)
+            except Exception as exc:  # a renderer bug: this output only
+                failed.append((name, f"{type(exc).__name__}: {exc}"))
+                continue
+            staged.append((_stage(path, data), path))
         for tmp, path in staged:
             os.replace(tmp, path)
+        for name, _ in failed:
+            (out_dir / name).unlink(missing_ok=True)
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)  # what was not renamed (after a failure)
-    return [path for _, path in staged]
+    return Written(tuple(path for _, path in staged), tuple(failed))

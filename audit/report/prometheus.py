@@ -19,26 +19,16 @@ double quote, newline), after control characters have been made visible.
 from __future__ import annotations
 
 import posixpath
-import warnings
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
+from audit.dn import certificate_names
 from audit.model import AuditResult, CertInfo, CertLocation, LocationKind
 from audit.report import view
 from audit.text import inert
 
-_NAME_FIELDS = (
-    ("C", NameOID.COUNTRY_NAME),
-    ("ST", NameOID.STATE_OR_PROVINCE_NAME),
-    ("L", NameOID.LOCALITY_NAME),
-    ("O", NameOID.ORGANIZATION_NAME),
-    ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME),
-    ("CN", NameOID.COMMON_NAME),
-)
+_NAME_FIELDS = ("C", "ST", "L", "O", "OU", "CN")
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -63,25 +53,16 @@ def _number(value: float) -> str:
 
 def _name_fields(cert: CertInfo) -> dict[str, str]:
     """subject_* and issuer_* as the exporter names them ("" when absent or unreadable)."""
-    out = {f"{side}_{short}": "" for side in ("subject", "issuer") for short, _ in _NAME_FIELDS}
+    out = {f"{side}_{short}": "" for side in ("subject", "issuer") for short in _NAME_FIELDS}
     out["subject_CN"] = cert.common_name or ""
-    try:
-        with warnings.catch_warnings():  # non-positive serials: CertInfo.warnings says so
-            warnings.simplefilter("ignore")
-            parsed = x509.load_der_x509_certificate(cert.der)
-    except Exception:  # the model already carries what could be read
+    names = certificate_names(cert.der)
+    if names is None:  # the model already carries what could be read
         return out
-    for side, name in (("subject", parsed.subject), ("issuer", parsed.issuer)):
-        for short, oid in _NAME_FIELDS:
-            try:
-                attrs = name.get_attributes_for_oid(oid)
-            except Exception:  # malformed name: leave the label empty
-                continue
-            if attrs:
-                value = attrs[0].value
-                out[f"{side}_{short}"] = (
-                    value if isinstance(value, str) else value.decode("latin-1")
-                )
+    for side, name in zip(("issuer", "subject"), names, strict=True):
+        for short in _NAME_FIELDS:
+            value = name.first(short)
+            if value is not None:
+                out[f"{side}_{short}"] = value
     return out
 
 

@@ -142,7 +142,7 @@ def compare(current: AuditResult, previous: AuditResult | None) -> Comparison | 
     """
     if previous is None:
         return None
-    from audit.history import diff_runs  # pure function; the database is not touched
+    from audit.diff import diff_runs  # pure function; the database is not touched
 
     diff = diff_runs(previous, current)
     fresh = {id(f) for f in diff.new}

@@ -27,6 +27,7 @@ from audit.runner import FleetOptions, Observer, audit_fleet
 from audit.service.policy import (
     DEFAULT_EXPIRY_WINDOWS,
     EXIT_COVERAGE,
+    EXIT_ERROR,
     EXIT_INTERRUPTED,
     findings_status,
 )
@@ -78,7 +79,10 @@ class RunOutcome:
     result: AuditResult
     written: tuple[Path, ...]
     status: int
-    """Exit status: 0 ok, 1 findings at fail-on, 3 coverage below the floor, 130 interrupted."""
+    """Exit status: 0 ok, 1 findings at fail-on, 2 a report could not be rendered, 3
+    coverage below the floor, 130 interrupted."""
+    report_failures: tuple[tuple[str, str], ...] = ()
+    """Outputs that could not be rendered: (file name, reason). The others were written."""
     interrupted: bool = False
     resumed_hosts: int = 0
     """Hosts taken over from the run that was resumed."""
@@ -265,10 +269,14 @@ def run_audit(settings: RunSettings, observer: Observer | None = None) -> RunOut
             ) from None
         finally:
             history.finish_run(run.run_id, partial=interrupted, finished_at=finished)
+    status = _status(settings, result, interrupted)
+    if written.failed and status != EXIT_INTERRUPTED:
+        status = EXIT_ERROR
     return RunOutcome(
         result=result,
-        written=tuple(written),
-        status=_status(settings, result, interrupted),
+        written=written.paths,
+        report_failures=written.failed,
+        status=status,
         interrupted=interrupted,
         resumed_hosts=len(run.done),
         saved_host_keys=saved,

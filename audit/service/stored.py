@@ -114,6 +114,8 @@ class Rendered:
     previous: AuditResult | None
     """The run it was compared with, if any."""
     written: tuple[Path, ...]
+    failed: tuple[tuple[str, str], ...] = ()
+    """Outputs that could not be rendered: (file name, reason)."""
 
 
 def render_stored(db: Path | None, run_id: str | None, out: Path, compare: bool) -> Rendered:
@@ -128,7 +130,7 @@ def render_stored(db: Path | None, run_id: str | None, out: Path, compare: bool)
         raise ConfigError(
             f"--out {out}: cannot write the reports ({exc.strerror or exc})"
         ) from None
-    return Rendered(result, previous, tuple(written))
+    return Rendered(result, previous, written.paths, written.failed)
 
 
 def list_stored(db: Path | None) -> tuple[Path, list[RunSummary]]:

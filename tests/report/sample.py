@@ -829,5 +829,5 @@ if __name__ == "__main__":  # pragma: no cover - a developer's convenience
     from audit.report import write_reports
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "sample-report")
-    for path in write_reports(build().result, out):
+    for path in write_reports(build().result, out).paths:
         print(path)
