@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import hashlib
 import re
 import warnings as pywarnings
@@ -22,15 +23,53 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from audit.dn import certificate_names
+from audit.dn import certificate_names, der_items
 from audit.model import CertInfo
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----\s*(.*?)-----END \1-----", re.DOTALL)
+_PEM_MARKER = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 #]{1,64})-----")
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 _PKCS7_LABELS = {b"PKCS7", b"CERTIFICATE CHAIN"}
+_KEY_LABELS = {
+    b"PRIVATE KEY",
+    b"RSA PRIVATE KEY",
+    b"EC PRIVATE KEY",
+    b"DSA PRIVATE KEY",
+    b"ENCRYPTED PRIVATE KEY",
+    b"OPENSSH PRIVATE KEY",
+    b"ANY PRIVATE KEY",
+}
 
-MAX_CERTS_PER_FILE = 2000
-"""Bound on certificates read from one input (a 500-certificate bundle is normal)."""
+MAX_CERTS_PER_FILE = 5000
+"""Bound on certificates read from one input (a 500-certificate bundle is normal); past
+it, one TOO_MANY item says how many were left unread."""
+
+
+class ParseReason(enum.StrEnum):
+    """Why an item is not a certificate. Stable codes; the text beside them says more."""
+
+    NOT_BASE64 = "not_base64"
+    """A PEM certificate block whose body is not base64."""
+    UNTERMINATED = "unterminated"
+    """A BEGIN CERTIFICATE line with no matching END line."""
+    MALFORMED = "malformed"
+    """DER that is truncated or not a certificate's structure."""
+    REFUSED = "refused"
+    """Well-formed DER the certificate parser refuses (a field it cannot accept)."""
+    PKCS7_INVALID = "pkcs7_invalid"
+    """A PKCS#7 container that does not parse."""
+    PRIVATE_KEY = "private_key"
+    """A private key, not a certificate (named so, never called an unparseable cert)."""
+    KEYSTORE = "keystore"
+    """A PKCS#12 or Java keystore: certificates behind a password, not read here."""
+    TOO_MANY = "too_many"
+    """More certificates than MAX_CERTS_PER_FILE; the rest were not read."""
+    UNEXPECTED = "unexpected"
+    """The parser itself failed (a bug): stated, never raised."""
+
+    @property
+    def is_certificate_problem(self) -> bool:
+        """A certificate that is broken (rather than something that is not one)."""
+        return self not in (ParseReason.PRIVATE_KEY, ParseReason.KEYSTORE)
 
 
 @dataclass(frozen=True)
@@ -41,6 +80,12 @@ class ParsedItem:
     format: str
     cert: CertInfo | None = None
     error: str | None = None
+    reason: ParseReason | None = None
+    """Set with `error`: the stable code of why this is not a certificate."""
+
+
+def _bad(index: int, fmt: str, reason: ParseReason, error: str) -> ParsedItem:
+    return ParsedItem(index, fmt, error=error, reason=reason)
 
 
 def _hex(b: bytes | None) -> str | None:
@@ -291,14 +336,30 @@ def _parse_pkcs7(data: bytes, pem: bool, start: int) -> list[ParsedItem]:
             else pkcs7.load_der_pkcs7_certificates(data)
         )
     except Exception as exc:
-        return [ParsedItem(start, "pkcs7", error=f"PKCS#7 does not parse: {_reason(exc)}")]
+        return [
+            _bad(
+                start, "pkcs7", ParseReason.PKCS7_INVALID, f"PKCS#7 does not parse: {_reason(exc)}"
+            )
+        ]
     items = []
     for i, c in enumerate(certs[:MAX_CERTS_PER_FILE]):
         try:
             items.append(ParsedItem(start + i, "pkcs7", cert=describe(c)))
         except Exception as exc:
-            items.append(ParsedItem(start + i, "pkcs7", error=_reason(exc)))
+            items.append(_bad(start + i, "pkcs7", ParseReason.REFUSED, _reason(exc)))
+    if len(certs) > MAX_CERTS_PER_FILE:
+        items.append(_too_many(start + MAX_CERTS_PER_FILE, "pkcs7", len(certs)))
     return items
+
+
+def _too_many(index: int, fmt: str, total: int | None) -> ParsedItem:
+    more = f"{total - MAX_CERTS_PER_FILE} more" if total is not None else "the rest"
+    return _bad(
+        index,
+        fmt,
+        ParseReason.TOO_MANY,
+        f"more than {MAX_CERTS_PER_FILE} certificates in one input: {more} not read",
+    )
 
 
 def parse_bytes(data: bytes) -> list[ParsedItem]:
@@ -309,7 +370,7 @@ def parse_bytes(data: bytes) -> list[ParsedItem]:
     try:
         return _parse_bytes(data)
     except Exception as exc:  # the contract: bad bytes are data, never a crash
-        return [ParsedItem(0, "unknown", error=f"unexpected parser failure: {_reason(exc)}")]
+        return [_bad(0, "unknown", ParseReason.UNEXPECTED, f"parser failure: {_reason(exc)}")]
 
 
 def _parse_bytes(data: bytes) -> list[ParsedItem]:
@@ -322,54 +383,139 @@ def _parse_bytes(data: bytes) -> list[ParsedItem]:
     return []
 
 
+@dataclass(frozen=True)
+class _Block:
+    label: bytes
+    begin: re.Match[bytes]
+    end: re.Match[bytes]
+
+    def body(self, data: bytes) -> bytes:
+        return data[self.begin.end() : self.end.start()]
+
+    def whole(self, data: bytes) -> bytes:
+        return data[self.begin.start() : self.end.end()]
+
+
+def _pem_blocks(data: bytes) -> tuple[list[_Block], list[bytes]]:
+    """Every BEGIN/END pair, in one linear pass; and the labels of BEGIN lines left
+    without their END. A BEGIN inside an open block restarts it (the open one was never
+    terminated)."""
+    blocks: list[_Block] = []
+    unterminated: list[bytes] = []
+    begin: re.Match[bytes] | None = None
+    for m in _PEM_MARKER.finditer(data):
+        side, label = m.group(1), m.group(2)
+        if side == b"BEGIN":
+            if begin is not None:
+                unterminated.append(begin.group(2))
+            begin = m
+        elif begin is not None and label == begin.group(2):
+            blocks.append(_Block(label, begin, m))
+            begin = None
+    if begin is not None:
+        unterminated.append(begin.group(2))
+    return blocks, unterminated
+
+
+def _pem_certificate(label: bytes, body: bytes, index: int) -> ParsedItem:
+    try:
+        der = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
+    except (binascii.Error, ValueError):
+        return _bad(index, "pem", ParseReason.NOT_BASE64, "PEM body is not valid base64")
+    if label == b"TRUSTED CERTIFICATE":
+        length = _der_length(der)
+        der = der[:length] if length else der  # drop OpenSSL's trailing aux data
+    try:
+        return ParsedItem(index, "pem", cert=load_der(der))
+    except ValueError as exc:
+        return _bad(index, "pem", ParseReason.REFUSED, str(exc))
+
+
 def _parse_pem(data: bytes) -> list[ParsedItem]:
+    blocks, unterminated = _pem_blocks(data)
     items: list[ParsedItem] = []
-    index = 0
-    for match in _PEM_BLOCK.finditer(data):
-        label = match.group(1)
-        if label in _PKCS7_LABELS:
-            found = _parse_pkcs7(match.group(0), True, index)
-            items.extend(found)
-            index += len(found)
-            continue
-        if label not in _CERT_LABELS:
-            continue  # keys, CSRs, CRLs: not certificates
-        body = re.sub(rb"\s+", b"", match.group(2))
-        try:
-            der = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            items.append(ParsedItem(index, "pem", error="PEM body is not valid base64"))
-            index += 1
-            continue
-        if label == b"TRUSTED CERTIFICATE":
-            length = _der_length(der)
-            der = der[:length] if length else der  # drop OpenSSL's trailing aux data
-        try:
-            items.append(ParsedItem(index, "pem", cert=load_der(der)))
-        except ValueError as exc:
-            items.append(ParsedItem(index, "pem", error=str(exc)))
-        index += 1
-        if index >= MAX_CERTS_PER_FILE:
-            break
-    if not items and re.search(rb"-----BEGIN (X509 |TRUSTED )?CERTIFICATE-----", data):
-        items.append(ParsedItem(0, "pem", error="BEGIN CERTIFICATE without a matching END line"))
+    certs = 0
+    keys: list[bytes] = []
+    for block in blocks:
+        index, label = len(items), block.label
+        if label in _KEY_LABELS:
+            keys.append(label)
+        elif label in _PKCS7_LABELS:
+            items.extend(_parse_pkcs7(block.whole(data), True, index))
+        elif label in _CERT_LABELS:
+            if certs >= MAX_CERTS_PER_FILE:
+                total = sum(1 for b in blocks if b.label in _CERT_LABELS)
+                items.append(_too_many(index, "pem", total))
+                break
+            items.append(_pem_certificate(label, block.body(data), index))
+            certs += 1
+        # other labels (CSRs, CRLs, parameters) are not certificates: skipped
+    if not items:  # a key file, named as one (beside certificates, keys are just skipped)
+        for label in keys:
+            what = label.decode("ascii").lower()
+            items.append(
+                _bad(len(items), "pem", ParseReason.PRIVATE_KEY, f"a {what}, not a certificate")
+            )
+    for label in unterminated:
+        if label in _CERT_LABELS:
+            items.append(
+                _bad(
+                    len(items),
+                    "pem",
+                    ParseReason.UNTERMINATED,
+                    f"BEGIN {label.decode('ascii')} without a matching END line",
+                )
+            )
     return items
 
 
 def _parse_der(data: bytes) -> list[ParsedItem]:
     length = _der_length(data)
     if length is None or length > len(data):
-        return [ParsedItem(0, "der", error="DER is truncated or malformed")]
+        return [_bad(0, "der", ParseReason.MALFORMED, "DER is truncated or malformed")]
+    named = _not_a_certificate(data[:length])
+    if named is not None:
+        return [named]
     try:
         cert = load_der(data[:length])
     except ValueError as exc:
         if b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02" in data[:40]:  # signedData OID
             return _parse_pkcs7(data, False, 0)
-        return [ParsedItem(0, "der", error=str(exc))]
+        return [_bad(0, "der", ParseReason.REFUSED, str(exc))]
     if length < len(data):
         warning = f"{len(data) - length} trailing bytes after the DER certificate"
         cert = replace(cert, warnings=cert.warnings + (warning,))
     return [ParsedItem(0, "der", cert=cert)]
+
+
+_PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")
+
+
+def _not_a_certificate(der: bytes) -> ParsedItem | None:
+    """A DER private key or PKCS#12 keystore, named as what it is (by its shape only: no
+    key is ever loaded). None when it may be a certificate."""
+    try:
+        ((_, body),) = der_items(der)
+        fields = der_items(body)
+    except ValueError:
+        return None
+    tags = [tag for tag, _ in fields]
+    first = fields[0][1] if fields else b""
+    if tags[:2] == [0x02, 0x30] and first == b"\x03" and _PKCS7_DATA_OID in der[:64]:
+        return _bad(0, "der", ParseReason.KEYSTORE, "a PKCS#12 keystore (password-protected)")
+    if tags[:3] == [0x02, 0x30, 0x04] and first == b"\x00":
+        return _bad(0, "der", ParseReason.PRIVATE_KEY, "a PKCS#8 private key, not a certificate")
+    if tags[:2] == [0x30, 0x04] and len(tags) == 2:
+        return _bad(
+            0, "der", ParseReason.PRIVATE_KEY, "an encrypted PKCS#8 private key, not a certificate"
+        )
+    if len(tags) >= 9 and set(tags[:9]) == {0x02} and first == b"\x00":
+        return _bad(
+            0, "der", ParseReason.PRIVATE_KEY, "a PKCS#1 RSA private key, not a certificate"
+        )
+    if tags[:2] == [0x02, 0x04] and first == b"\x01":
+        return _bad(0, "der", ParseReason.PRIVATE_KEY, "an EC private key, not a certificate")
+    return None
 
 
 def load_pem_or_der(data: bytes) -> list[CertInfo]:

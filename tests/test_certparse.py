@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.certparse import ParsedItem, load_der, parse_bytes
+from audit.certparse import MAX_CERTS_PER_FILE, ParsedItem, ParseReason, load_der, parse_bytes
 from tests import pki
 
 UTC = dt.UTC
@@ -92,7 +92,6 @@ def test_formats(name: str, data: bytes, formats: list[str]) -> None:
     [
         (b"", []),
         (b"hello, this is not a certificate\n", []),
-        (LEAF.key_pem(), []),  # a key is not a certificate (and never reported as one)
     ],
 )
 def test_nothing_certificate_like_gives_nothing(data: bytes, expected: list) -> None:
@@ -210,3 +209,57 @@ def test_mutated_certificates_never_raise(data: st.DataObject) -> None:
     cut = data.draw(st.integers(1, len(base)))
     for item in parse_bytes(bytes(base[:cut])):
         assert (item.cert is None) != (item.error is None)
+
+
+# --------------------------------------------------------------------------
+# Keys and keystores are named as what they are; bounded, linear parsing.
+
+
+def _key_ders() -> dict[str, bytes]:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = pki.key("rsa", 2048)
+    der, priv = serialization.Encoding.DER, serialization.PrivateFormat
+    none = serialization.NoEncryption()
+    return {
+        "PKCS#8": ec_key.private_bytes(der, priv.PKCS8, none),
+        "encrypted PKCS#8": ec_key.private_bytes(
+            der, priv.PKCS8, serialization.BestAvailableEncryption(b"secret")
+        ),
+        "PKCS#1 RSA": rsa_key.private_bytes(der, priv.TraditionalOpenSSL, none),
+        "EC": ec_key.private_bytes(der, priv.TraditionalOpenSSL, none),
+        "PKCS#12": pkcs12.serialize_key_and_certificates(
+            b"x", ec_key, None, None, serialization.BestAvailableEncryption(b"secret")
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["PKCS#8", "encrypted PKCS#8", "PKCS#1 RSA", "EC", "PKCS#12"])
+def test_der_keys_and_keystores_are_named_not_unparseable(name: str) -> None:
+    [item] = parse_bytes(_key_ders()[name])
+    assert item.cert is None and item.reason is not None
+    assert not item.reason.is_certificate_problem
+    expected = ParseReason.KEYSTORE if name == "PKCS#12" else ParseReason.PRIVATE_KEY
+    assert item.reason is expected and name.split()[-1] in (item.error or "")
+
+
+def test_a_pem_key_alone_is_named_and_beside_certificates_is_skipped() -> None:
+    [item] = parse_bytes(LEAF.key_pem())
+    assert item.reason is ParseReason.PRIVATE_KEY and "private key" in (item.error or "")
+    assert [i.cert is not None for i in parse_bytes(LEAF.pem + LEAF.key_pem())] == [True]
+
+
+def test_unterminated_begin_lines_are_parsed_in_linear_time() -> None:
+    data = b"-----BEGIN CERTIFICATE-----\nAAAA\n" * 40_000  # 1.3 MB; quadratic would hang
+    items = parse_bytes(data)
+    assert len(items) == 40_000
+    assert all(i.reason is ParseReason.UNTERMINATED for i in items)
+
+
+def test_more_certificates_than_the_cap_are_stated() -> None:
+    items = parse_bytes(LEAF.pem * (MAX_CERTS_PER_FILE + 1234))
+    assert sum(1 for i in items if i.cert is not None) == MAX_CERTS_PER_FILE
+    assert items[-1].reason is ParseReason.TOO_MANY
+    assert "1234 more not read" in (items[-1].error or "")

@@ -562,3 +562,22 @@ def test_expired_cross_sign_in_the_served_chain_is_told_apart_from_the_leaf(worl
     [order] = [f for f in doc["findings"] if f["id"] == "CHAIN_ORDER"]
     assert "cross-signed" in order["detail"] and "unrelated" not in order["detail"]
     assert code == 0  # nothing at or above high: the endpoint works for modern clients
+
+
+def test_inspect_names_a_keystore_instead_of_an_asn1_error(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    blob = pkcs12.serialize_key_and_certificates(
+        b"x",
+        ec.generate_private_key(ec.SECP256R1()),
+        None,
+        None,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    path = tmp_path / "server.p12"
+    path.write_bytes(blob)
+    res = cli("inspect", str(path))
+    assert res.exit_code == 2
+    assert "PKCS#12 keystore" in res.stderr and "unparseable" not in res.stderr

@@ -285,6 +285,8 @@ def _print_inspect_text(outcome: InspectOutcome) -> None:
             lines.extend(_cert_lines(index, cert, now))
         for u in f.unparseable:
             lines.append(f"  #{u.index} does not parse: {safe(u.reason)}")
+        for what in f.not_certificates:
+            lines.append(f"  not a certificate: {safe(what)}")
         verdict_text = _verdict_line(verdicts.get(f.path))
         if verdict_text:
             lines.append("  " + verdict_text)

@@ -256,6 +256,9 @@ class InspectedFile:
     certs: tuple[tuple[int, str, CertInfo], ...]
     """(index, format, certificate) for every block that parsed."""
     unparseable: tuple[Unparseable, ...]
+    """Certificates that are broken."""
+    not_certificates: tuple[str, ...] = ()
+    """What else the file is, named: "a PKCS#12 keystore", "a private key"..."""
 
 
 @dataclass(frozen=True)
@@ -282,12 +285,16 @@ def read_files(paths: Sequence[Path]) -> list[InspectedFile]:
             raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         items = parse_bytes(data)
         certs = tuple((i.index, i.format, i.cert) for i in items if i.cert is not None)
+        broken = [i for i in items if i.cert is None]
         bad = tuple(
             Unparseable(host="", path=str(path), reason=i.error or "does not parse", index=i.index)
-            for i in items
-            if i.cert is None
+            for i in broken
+            if i.reason is None or i.reason.is_certificate_problem
         )
-        out.append(InspectedFile(str(path), certs, bad))
+        others = tuple(
+            i.error or "" for i in broken if i.reason and not i.reason.is_certificate_problem
+        )
+        out.append(InspectedFile(str(path), certs, bad, others))
     return out
 
 
@@ -298,7 +305,11 @@ def inspect_files(settings: InspectSettings) -> InspectOutcome:
     read = read_files(settings.files)
     stores = trust_stores(settings.cafile)
     if not any(f.certs or f.unparseable for f in read):
-        raise ConfigError("no certificate found in " + ", ".join(f.path for f in read))
+        named = [
+            f"{f.path} ({'; '.join(f.not_certificates)})" if f.not_certificates else f.path
+            for f in read
+        ]
+        raise ConfigError("no certificate found in " + ", ".join(named))
     now = datetime.now(UTC)
     cert_ctxs = [
         CertContext(
