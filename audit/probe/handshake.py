@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from audit.certparse import load_der
-from audit.model import CertInfo, ProbeStatus, TlsProbe
+from audit.model import CertInfo, ProbeRoute, ProbeStatus, TlsProbe
 from audit.probe.names import dn_text, printable
 from audit.probe.starttls import StartTlsRefused
 from audit.probe.starttls import negotiate as starttls_negotiate
@@ -292,7 +292,7 @@ async def probe_tls(
     address: str,
     port: int,
     servername: str | None,
-    via: str = "direct",
+    via: ProbeRoute | str = ProbeRoute.DIRECT,
     deadline: float = 5.0,
     alpn: Sequence[str] = ("h2", "http/1.1"),
     max_version: ssl.TLSVersion | None = None,
@@ -350,7 +350,7 @@ async def probe_tls(
         address=address,
         port=port,
         servername=servername,
-        via=via,
+        via=ProbeRoute(via),
         status=fields.get("status", ProbeStatus.HANDSHAKE_FAILED),  # type: ignore[arg-type]
         elapsed_ms=elapsed_ms,
         **tls_fields,  # type: ignore[arg-type]
@@ -379,7 +379,7 @@ async def probe_direct(
         address=address,
         port=port,
         servername=servername,
-        via="direct",
+        via=ProbeRoute.DIRECT,
         deadline=deadline,
         alpn=alpn,
         max_version=max_version,

@@ -27,6 +27,7 @@ from audit.model import (
     Host,
     IssueReason,
     Listener,
+    ProbeRoute,
     ProbeStatus,
     TlsProbe,
 )
@@ -128,7 +129,7 @@ class _HostProber:
         """The planned listener with its probes, legacy protocol and notes."""
         routes, notes = self._routes(plan)
         probes: list[TlsProbe] = []
-        legacy_route: tuple[str, str] | None = None
+        legacy_route: tuple[ProbeRoute, str] | None = None
         for route in routes:
             got, target = await self._route_probes(plan, route)
             probes += got
@@ -139,14 +140,14 @@ class _HostProber:
             plan.listener, probes=tuple(probes), legacy_protocol=legacy, notes=tuple(notes)
         )
 
-    def _routes(self, plan: ListenerPlan) -> tuple[list[str], list[str]]:
-        """("ssh" and/or "direct", the notes saying why a listener goes unprobed)."""
-        routes: list[str] = []
+    def _routes(self, plan: ListenerPlan) -> tuple[list[ProbeRoute], list[str]]:
+        """(SSH and/or DIRECT, the notes saying why a listener goes unprobed)."""
+        routes: list[ProbeRoute] = []
         notes: list[str] = []
         if self.through_ssh:
-            routes.append("ssh")
+            routes.append(ProbeRoute.SSH)
         if plan.direct_target and (self.host.probe_direct or not self.through_ssh):
-            routes.append("direct")
+            routes.append(ProbeRoute.DIRECT)
         if self.prohibited:
             notes.append(
                 "not probed: loopback-only, and the host's sshd prohibits TCP forwarding"
@@ -157,10 +158,12 @@ class _HostProber:
             notes.append("not probed: loopback-only, and there is no SSH connection to go through")
         return routes, notes
 
-    async def _route_probes(self, plan: ListenerPlan, route: str) -> tuple[list[TlsProbe], str]:
+    async def _route_probes(
+        self, plan: ListenerPlan, route: ProbeRoute
+    ) -> tuple[list[TlsProbe], str]:
         """The first name on the first target that does not refuse, then (when it speaks
         TLS) every other name on that target; and the target."""
-        targets = plan.ssh_targets if route == "ssh" else (plan.direct_target or "",)
+        targets = plan.ssh_targets if route is ProbeRoute.SSH else (plan.direct_target or "",)
         first = None
         target = targets[0]
         for target in targets:
@@ -179,7 +182,7 @@ class _HostProber:
         self,
         plan: ListenerPlan,
         probes: Sequence[TlsProbe],
-        legacy_route: tuple[str, str] | None,
+        legacy_route: tuple[ProbeRoute, str] | None,
         notes: list[str],
     ) -> str | None:
         """The legacy protocol the listener accepts, if any: seen in a probe already, or
@@ -204,7 +207,7 @@ class _HostProber:
     async def _handshake(
         self,
         plan: ListenerPlan,
-        route: str,
+        route: ProbeRoute,
         target: str,
         name: str | None,
         max_version: ssl.TLSVersion | None = None,
@@ -214,7 +217,7 @@ class _HostProber:
         opener = self.opener
 
         async def open_stream() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-            if route == "ssh":
+            if route is ProbeRoute.SSH:
                 assert opener is not None
                 return await opener(target, port)
             return await asyncio.open_connection(target, port, limit=READ_CHUNK * 4)
