@@ -1,0 +1,76 @@
+"""SQLite run history: durable, versioned, one writer at a time.
+
+A run is committed as it goes (one transaction per host) and is either complete or marked
+partial; WAL with `synchronous=FULL`; a second run at the same time is refused by a lock;
+a database from a newer schema is refused. The database and its -wal, -shm and lock files
+are created mode 0600: they hold host names, addresses, paths and findings.
+
+Layout of the database (schema version in `PRAGMA user_version`, the file marked as ours
+with `PRAGMA application_id`):
+
+    runs          one row per run: id, started/finished, status, inventory, settings (JSON)
+    hosts         one row per HostResult of a run (Host fields, outcome, timings, bytes)
+    certificates  one row per distinct certificate across all runs, unique by sha256: the
+                  DER once, plus the parsed CertInfo columns (an integer `pk` is what the
+                  rows below point at, to keep the per-run rows small)
+    locations     where each certificate was found (host row, path, kind, index, format,
+                  servername -> certificates.pk)
+    unparseable, key_files, issues, ca_bundles, tls_configs      per host, in model order
+    listeners -> probes -> probe_chain             per host; chains as certificates in order
+    findings      per run, every Finding field, in model order
+    location_view, served_view   the same joined to run id and sha256, for ad-hoc queries
+
+Every child row carries `seq`, its position in the model's tuple, so a run reads back in
+exactly the order it was written. Datetimes are ISO 8601 UTC text ("...Z"). Text that is
+not valid UTF-8 (lone surrogates from a `surrogateescape` decode of a remote file name) is
+stored as a BLOB of its `surrogatepass` encoding and restored exactly on reading.
+
+The run lock is an `flock` on `<db>.lock`, taken by `begin_run` and held until
+`finish_run` or `close`; readers never take it (they only peek to tell a running run from
+an interrupted one). The lock file is never followed through a symlink, and anything but
+a regular file there is refused.
+
+Modules:
+
+    schema   the table declarations, migrations, schema_version, opening checks
+    table    Column / Index / Table: DDL, INSERT and SELECT generated from a declaration
+    rows     model <-> row mapping, by column name
+    codec    value codecs (text, datetimes, JSON lists) and rows by column name
+    store    History: open, close, transactions, begin/resume/record/finish a run
+    reads    RunReads (History's reading half): list_runs, load_run, run_status, ...
+    lock     RunLock, the run lock file
+    files    default_db_path, creating the database file, errors that name it
+
+The diff between two runs is pure logic and lives in `audit.diff`.
+"""
+
+from audit.diff import (  # re-exported for importers not yet moved to audit.diff
+    DIFF_IGNORED_KINDS,
+    CertChange,
+    CertChangeKind,
+    RunDiff,
+    diff_runs,
+)
+from audit.history.files import default_db_path
+from audit.history.lock import LOCK_GRACE_SECONDS
+from audit.history.reads import RunStatus, RunSummary
+from audit.history.schema import APPLICATION_ID, BUSY_TIMEOUT_MS, Migration, schema_version
+from audit.history.store import CERT_CACHE_SIZE, History
+
+__all__ = [
+    "APPLICATION_ID",
+    "BUSY_TIMEOUT_MS",
+    "CERT_CACHE_SIZE",
+    "DIFF_IGNORED_KINDS",
+    "LOCK_GRACE_SECONDS",
+    "CertChange",
+    "CertChangeKind",
+    "History",
+    "Migration",
+    "RunDiff",
+    "RunStatus",
+    "RunSummary",
+    "default_db_path",
+    "diff_runs",
+    "schema_version",
+]

@@ -1,0 +1,1 @@
+"""Tests of audit.history, one module per module of the package."""

@@ -1,0 +1,225 @@
+"""The schema as released, statement for statement: what databases written by earlier
+versions of certaudit hold. Frozen here (never generated) so the tests notice when the
+table declarations in audit/history/schema.py drift from what existing files contain.
+Append a SCHEMA_N when a migration is added; never edit one.
+"""
+
+from __future__ import annotations
+
+SCHEMA_1: tuple[str, ...] = (
+    "PRAGMA application_id = 1128355140",  # 0x43415544, "CAUD"
+    """CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'partial')),
+        inventory TEXT NOT NULL,
+        settings TEXT NOT NULL DEFAULT '{}',
+        pid INTEGER
+    )""",
+    "CREATE INDEX runs_started ON runs (started_at, id)",
+    """CREATE TABLE hosts (
+        pk INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        address TEXT NOT NULL,
+        ssh_port INTEGER,
+        ssh_user TEXT,
+        key_file TEXT,
+        become INTEGER NOT NULL,
+        host_groups TEXT NOT NULL,
+        cert_paths TEXT NOT NULL,
+        tls_names TEXT NOT NULL,
+        tls_ports TEXT NOT NULL,
+        probe_direct INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        bytes_received INTEGER NOT NULL,
+        facts TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        UNIQUE (run_id, name)
+    )""",
+    "CREATE INDEX hosts_name ON hosts (name)",
+    """CREATE TABLE certificates (
+        pk INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        der BLOB NOT NULL,
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        common_name TEXT,
+        serial TEXT NOT NULL,
+        not_before TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        dns_names TEXT NOT NULL,
+        ip_addresses TEXT NOT NULL,
+        has_san_extension INTEGER NOT NULL,
+        key_type TEXT NOT NULL,
+        key_bits INTEGER NOT NULL,
+        signature_algorithm TEXT NOT NULL,
+        signature_hash TEXT,
+        is_ca INTEGER NOT NULL,
+        self_issued INTEGER NOT NULL,
+        self_signed INTEGER NOT NULL,
+        subject_key_id TEXT,
+        authority_key_id TEXT,
+        aia_ca_issuers TEXT NOT NULL,
+        public_key_sha256 TEXT NOT NULL,
+        warnings TEXT NOT NULL
+    )""",
+    "CREATE INDEX certificates_not_after ON certificates (not_after)",
+    """CREATE TABLE locations (
+        host_pk INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        bundle_index INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        servername TEXT,
+        cert_pk INTEGER NOT NULL REFERENCES certificates (pk),
+        cert_variant TEXT,
+        PRIMARY KEY (host_pk, seq)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX locations_cert ON locations (cert_pk)",
+    """CREATE TABLE unparseable (
+        host_pk INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        bundle_index INTEGER NOT NULL,
+        PRIMARY KEY (host_pk, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE key_files (
+        host_pk INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        file_group TEXT NOT NULL,
+        mode INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (host_pk, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE issues (
+        host_pk INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (host_pk, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE ca_bundles (
+        host_pk INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (host_pk, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE listeners (
+        pk INTEGER PRIMARY KEY,
+        host_pk INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        process TEXT,
+        expects_tls INTEGER NOT NULL,
+        config_file TEXT,
+        config_line INTEGER,
+        cert_file TEXT,
+        UNIQUE (host_pk, seq)
+    )""",
+    """CREATE TABLE probes (
+        pk INTEGER PRIMARY KEY,
+        listener_pk INTEGER NOT NULL REFERENCES listeners (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        servername TEXT,
+        status TEXT NOT NULL,
+        via TEXT NOT NULL,
+        protocol TEXT,
+        cipher TEXT,
+        alpn TEXT,
+        acceptable_ca_names TEXT NOT NULL,
+        error TEXT NOT NULL,
+        elapsed_ms REAL NOT NULL,
+        UNIQUE (listener_pk, seq)
+    )""",
+    """CREATE TABLE probe_chain (
+        probe_pk INTEGER NOT NULL REFERENCES probes (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        cert_pk INTEGER NOT NULL REFERENCES certificates (pk),
+        cert_variant TEXT,
+        PRIMARY KEY (probe_pk, seq)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX probe_chain_cert ON probe_chain (cert_pk)",
+    """CREATE TABLE findings (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        finding_id TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        host TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        title TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        diagnose TEXT NOT NULL,
+        fix TEXT NOT NULL,
+        cert_sha256 TEXT,
+        risk REAL NOT NULL,
+        why TEXT NOT NULL,
+        days_left REAL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX findings_host ON findings (host)",
+    "CREATE INDEX findings_cert ON findings (cert_sha256)",
+    """CREATE VIEW location_view AS
+        SELECT h.run_id, h.name AS host_name, l.host, l.path, l.kind, l.bundle_index,
+               l.format, l.servername, c.sha256, c.subject, c.issuer, c.not_after
+        FROM locations l JOIN hosts h ON h.pk = l.host_pk
+        JOIN certificates c ON c.pk = l.cert_pk""",
+    """CREATE VIEW served_view AS
+        SELECT h.run_id, h.name AS host_name, p.address, p.port, p.servername, p.via,
+               pc.seq AS chain_index, c.sha256, c.subject, c.issuer, c.not_after
+        FROM probe_chain pc JOIN probes p ON p.pk = pc.probe_pk
+        JOIN listeners li ON li.pk = p.listener_pk JOIN hosts h ON h.pk = li.host_pk
+        JOIN certificates c ON c.pk = pc.cert_pk""",
+)
+
+SCHEMA_2: tuple[str, ...] = (
+    # Listeners: how a listener maps to configuration, and how probing went.
+    "ALTER TABLE listeners ADD COLUMN server TEXT",
+    "ALTER TABLE listeners ADD COLUMN server_names TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE listeners ADD COLUMN starttls TEXT",
+    "ALTER TABLE listeners ADD COLUMN legacy_protocol TEXT",
+    "ALTER TABLE listeners ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",
+    """CREATE TABLE tls_configs (
+        host_pk INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        server TEXT NOT NULL,
+        file TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        listens TEXT NOT NULL,
+        server_names TEXT NOT NULL,
+        cert_file TEXT,
+        cert_config_file TEXT,
+        cert_config_line INTEGER,
+        key_file TEXT,
+        key_config_file TEXT,
+        key_config_line INTEGER,
+        chain_file TEXT,
+        key_sha256 TEXT NOT NULL,
+        key_check TEXT NOT NULL,
+        PRIMARY KEY (host_pk, seq)
+    ) WITHOUT ROWID""",
+)
+
+RELEASED = (SCHEMA_1, SCHEMA_2)
+"""Migration N (1-based) of each release, in order."""
