@@ -22,7 +22,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from audit.cli import app
-from audit.cli.terminal import format_finding, safe, windows_option
+from audit.cli.terminal import error_text, format_finding, safe, windows_option
 from audit.errors import ConfigError
 from audit.model import CertInfo, ChainVerdict, Finding
 from audit.service.check import (
@@ -34,11 +34,12 @@ from audit.service.check import (
     inspect_files,
     parse_target,
 )
+from audit.service.policy import EXIT_ERROR
 
 
-def _fail(command: str, message: object) -> NoReturn:
-    typer.echo(f"certaudit {command}: {safe(message)}", err=True)
-    raise typer.Exit(2)
+def _fail(command: str, exc: ConfigError) -> NoReturn:
+    typer.echo(error_text(exc, prefix=f"certaudit {command}: "), err=True)
+    raise typer.Exit(EXIT_ERROR)
 
 
 # ---------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def check(
         )
         outcome = check_endpoint(settings)
     except ConfigError as exc:
-        _fail("check", exc.message)
+        _fail("check", exc)
     if json_out:
         _print_check_json(outcome)
     else:
@@ -262,7 +263,7 @@ def inspect(
         )
         outcome = inspect_files(settings)
     except ConfigError as exc:
-        _fail("inspect", exc.message)
+        _fail("inspect", exc)
     if json_out:
         _print_inspect_json(outcome)
     else:

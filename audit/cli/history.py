@@ -24,7 +24,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from audit.cli import app
-from audit.cli.terminal import safe
+from audit.cli.terminal import error_text, safe
 from audit.diff import CertChange, RunDiff
 from audit.errors import AuditError
 from audit.history import RunSummary
@@ -42,8 +42,8 @@ DbOption = Annotated[
 ]
 
 
-def _fail(message: object) -> NoReturn:
-    typer.echo(f"certaudit: error: {safe(message)}", err=True)
+def _fail(exc: AuditError) -> NoReturn:
+    typer.echo(error_text(exc), err=True)
     raise typer.Exit(EXIT_ERROR)
 
 

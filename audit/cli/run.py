@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from audit.cli import app
-from audit.cli.terminal import format_finding, safe, windows_option
+from audit.cli.terminal import error_text, format_finding, safe, windows_option
 from audit.errors import AuditError
 from audit.model import AuditResult, HostResult, Severity
 from audit.runner import Observer
@@ -174,7 +174,7 @@ def run_command(
         progress = _Progress(verbose)
         outcome = run_audit(settings, progress)
     except AuditError as exc:
-        typer.echo(f"certaudit: error: {safe(exc)}", err=True)
+        typer.echo(error_text(exc), err=True)
         raise typer.Exit(EXIT_ERROR) from None
     finally:
         if progress is not None:

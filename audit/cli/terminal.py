@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from audit.errors import ConfigError
+from audit.errors import AuditError, ConfigError
 from audit.model import Finding, Severity
 from audit.service.policy import parse_windows
 from audit.text import inert
@@ -41,6 +41,13 @@ def format_finding(f: Finding, stream: TextIO = sys.stdout, *, verbose: bool = T
         lines.append(f"         diagnose: {safe(f.diagnose)}")
         lines.append(f"         fix:      {safe(f.fix)}")
     return "\n".join(lines)
+
+
+def error_text(exc: AuditError, prefix: str = "certaudit: error: ") -> str:
+    """A run-fatal error for stderr: the message, then its hint on a line of its own (each
+    made inert, so a host's text inside cannot forge a line)."""
+    text = f"{prefix}{safe(exc.message)}"
+    return f"{text}\n  hint: {safe(exc.hint)}" if exc.hint else text
 
 
 def windows_option(text: str) -> tuple[int, ...]:
