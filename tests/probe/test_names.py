@@ -6,8 +6,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from audit.dn import oid_text as _oid
 from audit.probe import dn_text, printable
-from audit.probe.names import _dn_list, _oid
+from audit.probe.names import _dn_list
 
 CLIENT_CA_NAME = "CN=Client Root CA,O=certaudit test"
 
