@@ -67,9 +67,11 @@ def assert_no_canary(data: bytes, lab, where: str) -> None:
     assert not leaks, f"planted private key material leaked into {where} at offsets {leaks[:5]}"
 
 
-def run_cli(lab, out: Path, db: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
+def run_cli(
+    lab, out: Path, db: Path, *extra: str, executable: list[str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """`certaudit run` on the lab as a real process, as an operator would run it."""
-    argv = [sys.executable, "-m", "audit", "run", str(lab.inventory)]
+    argv = [*(executable or [sys.executable, "-m", "audit"]), "run", str(lab.inventory)]
     argv += ["--known-hosts", str(lab.known_hosts), "--out", str(out), "--db", str(db)]
     argv += ["--host-timeout", "15", "--ssh-config", "/dev/null", *extra]
     return subprocess.run(argv, capture_output=True, timeout=120)
