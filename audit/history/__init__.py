@@ -44,13 +44,6 @@ Modules:
 The diff between two runs is pure logic and lives in `audit.diff`.
 """
 
-from audit.diff import (  # re-exported for importers not yet moved to audit.diff
-    DIFF_IGNORED_KINDS,
-    CertChange,
-    CertChangeKind,
-    RunDiff,
-    diff_runs,
-)
 from audit.history.files import default_db_path
 from audit.history.lock import LOCK_GRACE_SECONDS
 from audit.history.reads import RunStatus, RunSummary
@@ -61,16 +54,11 @@ __all__ = [
     "APPLICATION_ID",
     "BUSY_TIMEOUT_MS",
     "CERT_CACHE_SIZE",
-    "DIFF_IGNORED_KINDS",
     "LOCK_GRACE_SECONDS",
-    "CertChange",
-    "CertChangeKind",
     "History",
     "Migration",
-    "RunDiff",
     "RunStatus",
     "RunSummary",
     "default_db_path",
-    "diff_runs",
     "schema_version",
 ]

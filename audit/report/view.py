@@ -122,7 +122,7 @@ def certificate_uses(hosts: Sequence[HostResult], now: datetime) -> list[CertUse
 
 @dataclass(frozen=True)
 class Comparison:
-    """This run's findings against the previous run's, as `audit.history.diff_runs` sees them."""
+    """This run's findings against the previous run's, as `audit.diff.diff_runs` sees them."""
 
     previous_run: str
     new: frozenset[int]

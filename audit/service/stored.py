@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from audit.analyze import analyze, fleet_evidence
+from audit.diff import RunDiff, diff_runs
 from audit.errors import ConfigError, HistoryError
-from audit.history import History, RunDiff, RunStatus, RunSummary, default_db_path, diff_runs
+from audit.history import History, RunStatus, RunSummary, default_db_path
 from audit.model import AuditResult
 from audit.report import write_reports
 from audit.rules.base import Settings
