@@ -261,6 +261,9 @@ class HostResult:
     bytes_received: int = 0
     facts: tuple[tuple[str, str], ...] = ()
     """Small key/value facts reported by the remote script (os, shell, privilege)."""
+    finished: bool = True
+    """False for the placeholder a run stores for every host when it begins: a run that
+    was killed still lists the host, and `run --resume` knows to audit it again."""
 
 
 class ProbeStatus(enum.StrEnum):

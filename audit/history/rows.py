@@ -63,6 +63,7 @@ def host_row(run_id: str, seq: int, r: HostResult, recorded_at: datetime) -> Row
         "bytes_received": r.bytes_received,
         "facts": json_list(list(pair) for pair in r.facts),
         "recorded_at": dt_text(recorded_at),
+        "finished": int(r.finished),
     }
 
 
@@ -90,6 +91,7 @@ def host_result_from(row: Row, parts: Mapping[str, tuple[Any, ...]]) -> HostResu
         finished_at=opt_dt(row["finished_at"]),
         bytes_received=row["bytes_received"],
         facts=tuple((k, v) for k, v in json.loads(row["facts"])),
+        finished=bool(row["finished"]),
         **parts,
     )
 

@@ -70,6 +70,7 @@ HOSTS = Table(
         Column("bytes_received", "INTEGER NOT NULL"),
         Column("facts", "TEXT NOT NULL"),
         Column("recorded_at", "TEXT NOT NULL"),
+        Column("finished", "INTEGER NOT NULL DEFAULT 1", since=3),
     ),
     constraints=("UNIQUE (run_id, name)",),
     indexes=(Index("hosts_name", "name"),),
@@ -347,6 +348,12 @@ def declared(version: int) -> tuple[str, ...]:
 MIGRATIONS: list[Migration] = [
     (f"PRAGMA application_id = {APPLICATION_ID}", *declared(1), *VIEWS),
     declared(2),
+    (
+        *declared(3),
+        # placeholders stored by runs of earlier versions, told by their outcome detail
+        "UPDATE hosts SET finished = 0 WHERE outcome = 'failed'"
+        " AND detail = 'run interrupted before this host finished'",
+    ),
 ]
 """Migration N (1-based) takes the schema from user_version N-1 to N. Append only."""
 

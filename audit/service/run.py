@@ -192,13 +192,13 @@ def _reopen(history: History, inventory: str) -> _Run:
         )
     stored = history.load_run(run.run_id)
     history.resume_run(run.run_id)
-    done = {r.host.name: r for r in stored.hosts if r.detail != NOT_FINISHED_DETAIL}
+    done = {r.host.name: r for r in stored.hosts if r.finished}
     return _Run(run.run_id, stored.started_at, done)
 
 
 def not_finished(host: Host, now: datetime) -> HostResult:
     """The placeholder stored for a host until its audit ends."""
-    return HostResult(host, HostOutcome.FAILED, NOT_FINISHED_DETAIL, now, now)
+    return HostResult(host, HostOutcome.FAILED, NOT_FINISHED_DETAIL, now, now, finished=False)
 
 
 def _collect(

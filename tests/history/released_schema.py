@@ -221,5 +221,12 @@ SCHEMA_2: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
-RELEASED = (SCHEMA_1, SCHEMA_2)
+SCHEMA_3: tuple[str, ...] = (
+    # Hosts: a placeholder stored when a run begins is told from a finished host.
+    "ALTER TABLE hosts ADD COLUMN finished INTEGER NOT NULL DEFAULT 1",
+    "UPDATE hosts SET finished = 0 WHERE outcome = 'failed'"
+    " AND detail = 'run interrupted before this host finished'",
+)
+
+RELEASED = (SCHEMA_1, SCHEMA_2, SCHEMA_3)
 """Migration N (1-based) of each release, in order."""

@@ -252,12 +252,18 @@ def rich_result(run_id: str, c: dict[str, CertInfo]) -> AuditResult:
         outcome=HostOutcome.UNREACHABLE,
         detail="connection refused",
     )
+    never_finished = HostResult(
+        host=Host("db02", "db02"),
+        outcome=HostOutcome.FAILED,
+        detail="run interrupted before this host finished",
+        finished=False,
+    )
     return AuditResult(
         run_id=run_id,
         started_at=NOW,
         finished_at=NOW + dt.timedelta(minutes=3, microseconds=250),
         inventory="inventories/prod.ini",
-        hosts=(rich_host(c), unreachable, rich_host(c, "web02.example.test")),
+        hosts=(rich_host(c), unreachable, rich_host(c, "web02.example.test"), never_finished),
         findings=rich_findings(c),
     )
 

@@ -204,3 +204,26 @@ def test_a_schema_1_database_is_upgraded_and_reads_back(tmp_path: Path) -> None:
             ),
         ),
     )  # fmt: skip
+
+
+def test_placeholders_of_an_earlier_version_are_known_unfinished_after_upgrade(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "h.db"
+    with History.open(db) as h:
+        run = h.begin_run("inv.ini", {})
+        h.record_host(run, HostResult(Host("a", "a"), HostOutcome.FAILED, "sudo refused"))
+        h.record_host(
+            run,
+            HostResult(
+                Host("b", "b"), HostOutcome.FAILED, "run interrupted before this host finished"
+            ),
+        )
+    conn = sqlite3.connect(db)  # as schema 2 held it: no `finished` column
+    conn.execute("ALTER TABLE hosts DROP COLUMN finished")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with History.open(db) as h:
+        hosts = {r.host.name: r.finished for r in h.load_run(run).hosts}
+    assert hosts == {"a": True, "b": False}

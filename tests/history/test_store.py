@@ -170,8 +170,8 @@ def test_list_runs_and_latest(tmp_path: Path, pkiset: dict[str, CertInfo]) -> No
             RunStatus.PARTIAL,
             RunStatus.COMPLETE,
         ]
-        assert runs[2].hosts == 3 and runs[2].hosts_audited == 2
-        assert runs[2].outcomes == (("partial", 2), ("unreachable", 1))
+        assert runs[2].hosts == 4 and runs[2].hosts_audited == 2
+        assert runs[2].outcomes == (("partial", 2), ("unreachable", 1), ("failed", 1))
         assert runs[2].findings == 3
         assert runs[2].severities == (("critical", 1), ("medium", 1), ("low", 1))
         assert runs[0].finished_at is None and runs[0].inventory == "inv"
@@ -193,7 +193,7 @@ def test_history_stores_every_field_of_the_model() -> None:
     stored = {
         AuditResult: "run_id started_at finished_at inventory hosts findings partial",
         HostResult: "host outcome detail started_at finished_at certificates unparseable"
-        " key_files issues ca_bundles listeners tls_configs bytes_received facts",
+        " key_files issues ca_bundles listeners tls_configs bytes_received facts finished",
         Host: "name address port user key_file become groups cert_paths tls_names tls_ports"
         " probe_direct source",
         FoundCert: "cert location",
