@@ -6,8 +6,9 @@ only root may read, and names with `$(touch pwned)`, a newline, a leading dash a
 UTF-8; nginx, Apache and HAProxy configuration naming certificates and keys (a matching
 pair, a mismatched one, an encrypted key, an include whose file is named `$(touch
 pwned).conf`); and a loopback-only listening socket. The script is piped into `sh -s`
-exactly as the runner does over SSH, under dash, bash --posix, busybox (with busybox
-find/od/head/ls/awk, no ss and no openssl) and gawk, as root and as nobody.
+exactly as the runner does over SSH, under every shell and awk of tests/collect/shells.py
+(dash, bash --posix, busybox with its own find/od/head/ls/awk and no ss or openssl; mawk,
+gawk and busybox awk), as root and as nobody.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from audit.collect.parse import Collected, display, parse_output
 from audit.collect.script import DEFAULT_ROOTS, build_script, new_nonce
 from audit.model import IssueReason
 from tests import pki
+from tests.collect.shells import SHELLS, shell
 
 NOW = dt.datetime(2031, 3, 14, 12, 0, tzinfo=dt.UTC)
 MAX_FILE_BYTES = 100_000
@@ -497,45 +499,9 @@ def tree() -> Iterator[Tree]:
         shutil.rmtree(root)
 
 
-@pytest.fixture(scope="module")
-def busybox_path() -> Iterator[str]:
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.skip("busybox is not installed (apt-get install busybox)")
-    folder = tempfile.mkdtemp(prefix="certaudit-busybox-")
-    listing = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
-    for applet in listing.stdout.split():
-        os.symlink(busybox, os.path.join(folder, applet))
-    yield folder
-    shutil.rmtree(folder)
-
-
-SHELLS = ["sh", "dash", "bash-posix", "busybox", "gawk"]
-
-
-def _shell(name: str, busybox_path: str, tmp: str) -> tuple[list[str], dict[str, str]]:
-    system = "/usr/bin:/bin:/usr/sbin:/sbin"
-    if name == "busybox":
-        return [os.path.join(busybox_path, "sh"), "-s"], {"PATH": busybox_path}
-    if name == "bash-posix":
-        return ["bash", "--posix", "-s"], {"PATH": system}
-    if name == "gawk":
-        gawk = shutil.which("gawk")
-        if gawk is None:
-            pytest.skip("gawk is not installed")
-        os.makedirs(os.path.join(tmp, "gawk"), exist_ok=True)
-        link = os.path.join(tmp, "gawk", "awk")
-        if not os.path.exists(link):
-            os.symlink(gawk, link)
-        return ["dash", "-s"], {"PATH": os.path.join(tmp, "gawk") + ":" + system}
-    if shutil.which(name) is None:
-        pytest.skip(f"{name} is not installed (apt-get install {name})")
-    return [name, "-s"], {"PATH": system}
-
-
 @pytest.fixture(scope="module", params=SHELLS)
 def run(request: pytest.FixtureRequest, tree: Tree, busybox_path: str, tmp_path_factory) -> Run:
-    argv, env = _shell(request.param, busybox_path, str(tmp_path_factory.getbasetemp()))
+    argv, env = shell(request.param, busybox_path, str(tmp_path_factory.getbasetemp()))
     cwd = tempfile.mkdtemp(prefix="certaudit-cwd-")
     try:
         result = _run(argv, tree.root, env=env, cwd=cwd)
@@ -704,10 +670,12 @@ def test_listening_sockets_include_loopback_only_ones(run: Run, tree: Tree) -> N
     assert dict(run.collected.facts)["sockets"] == "ss"
 
 
-@pytest.mark.parametrize("shell", ["dash", "busybox"])
-def test_without_ss_and_openssl(shell: str, tree: Tree, busybox_path: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shell_name", ["dash", "busybox"])
+def test_without_ss_and_openssl(
+    shell_name: str, tree: Tree, busybox_path: str, tmp_path: Path
+) -> None:
     """No ss: /proc/net/tcp* and the fd links; no openssl: the pair check says it did not run."""
-    argv, env = _shell(shell, busybox_path, str(tmp_path))
+    argv, env = shell(shell_name, busybox_path, str(tmp_path))
     script_edits = [
         (b"if ca_have ss && out=", b"if false && out="),
         (b"ca_have openssl && ossl=1", b"false && ossl=1"),
