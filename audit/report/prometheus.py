@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from audit.dn import certificate_names
@@ -106,25 +106,20 @@ def _ts(dt: datetime) -> float:
 
 def render_metrics(result: AuditResult) -> bytes:
     """The textfile as bytes (UTF-8, LF line ends, trailing newline)."""
-    now = result.finished_at
-    uses = view.certificate_uses(result.hosts, now)
+    uses = view.certificate_uses(result.hosts, result.finished_at)
+    lines = _certificate_families(uses, result.finished_at) + _run_families(result, len(uses))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _certificate_families(uses: Sequence[view.CertUse], now: datetime) -> list[str]:
+    """The exporter's x509_cert_* series, one per deployed location of each certificate.
+    Distro trust-store roots and certbot archive generations are left out: an expired root
+    in ca-certificates.crt must not fire the usual x509_cert_expired alerts."""
     per_cert: list[tuple[CertInfo, Labels]] = []
     for u in uses:
         deployed = [loc for loc in u.locations if loc.kind.deployed]
-        if not deployed:
-            continue  # distro trust-store roots and certbot archive generations: an expired
-            # root in ca-certificates.crt must not fire the usual x509_cert_expired alerts
-        names = _name_fields(u.cert)
-        for loc in deployed:
-            per_cert.append((u.cert, cert_labels(u.cert, loc, names)))
-
-    read_errors = [
-        ((("host", r.host.name),), float(len(r.unparseable) + len(r.issues)))
-        for r in result.hosts
-        if r.outcome.audited
-    ]
-    finding_counts = Counter((f.id, f.severity.value) for f in result.findings)
-
+        names = _name_fields(u.cert) if deployed else {}
+        per_cert += [(u.cert, cert_labels(u.cert, loc, names)) for loc in deployed]
     lines: list[str] = []
     lines += _family(
         "x509_cert_not_after",
@@ -144,6 +139,18 @@ def render_metrics(result: AuditResult) -> bytes:
         "1 if the certificate had expired when the audit finished, else 0.",
         ((labels, 1.0 if c.not_after < now else 0.0) for c, labels in per_cert),
     )
+    return lines
+
+
+def _run_families(result: AuditResult, distinct: int) -> list[str]:
+    """Per-host read errors and coverage, findings by ID and severity, and the run itself."""
+    read_errors = [
+        ((("host", r.host.name),), float(len(r.unparseable) + len(r.issues)))
+        for r in result.hosts
+        if r.outcome.audited
+    ]
+    finding_counts = Counter((f.id, f.severity.value) for f in result.findings)
+    lines: list[str] = []
     lines += _family(
         "x509_read_errors",
         "gauge",
@@ -166,7 +173,7 @@ def render_metrics(result: AuditResult) -> bytes:
         "certaudit_certificates",
         "gauge",
         "Distinct certificates (by SHA-256) found in the last run.",
-        [((), float(len(uses)))],
+        [((), float(distinct))],
     )
     lines += _family(
         "certaudit_run_timestamp_seconds",
@@ -186,4 +193,4 @@ def render_metrics(result: AuditResult) -> bytes:
         "1 if the last audit run was interrupted before every host finished.",
         [((), 1.0 if result.partial else 0.0)],
     )
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    return lines
