@@ -14,14 +14,16 @@ import hashlib
 import re
 import warnings as pywarnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from audit.dn import certificate_names, der_items
 from audit.model import CertInfo
@@ -139,121 +141,118 @@ def _verifies_itself(cert: x509.Certificate) -> bool:
         return False
 
 
-def describe(cert: x509.Certificate) -> CertInfo:
-    """Turn a cryptography certificate into a CertInfo. Never raises."""
-    der = cert.public_bytes(serialization.Encoding.DER)
-    warnings: list[str] = []
+T = TypeVar("T")
+E = TypeVar("E", bound=x509.ExtensionType)
 
-    def attempt(what: str, fn, default):  # type: ignore[no-untyped-def]
+
+class _Fields:
+    """Reads one field at a time; a field that does not read is a warning, not a crash."""
+
+    def __init__(self, cert: x509.Certificate) -> None:
+        self.cert = cert
+        self.warnings: list[str] = []
+
+    def read(self, what: str, fn: Callable[[], T], default: T) -> T:
         try:
             return fn()
         except Exception as exc:  # malformed field: keep going, say what it was
-            warnings.append(f"{what}: {exc}")
+            self.warnings.append(f"{what}: {exc}")
             return default
 
-    # A name cryptography refuses (a Latin-1 T61String, say) is read by the lenient
-    # decoder instead: one odd encoding must not make a certificate anonymous.
+
+def _extension(cert: x509.Certificate, kind: type[E]) -> E | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _first_cn(cert: x509.Certificate) -> str | None:
+    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not attrs:
+        return None
+    value = attrs[0].value
+    return value if isinstance(value, str) else value.decode("latin-1")
+
+
+def _names(f: _Fields, der: bytes) -> tuple[str, str, str | None]:
+    """(subject, issuer, common name). A name cryptography refuses (a Latin-1 T61String,
+    say) is read by the lenient decoder instead: one odd encoding must not make a
+    certificate anonymous."""
     lenient = certificate_names(der)
-    subject = attempt("subject", lambda: cert.subject.rfc4514_string(), None)
-    issuer = attempt("issuer", lambda: cert.issuer.rfc4514_string(), None)
+    subject = f.read("subject", lambda: f.cert.subject.rfc4514_string(), None)
+    issuer = f.read("issuer", lambda: f.cert.issuer.rfc4514_string(), None)
     if subject is None:
         subject = lenient[1].rfc4514() if lenient else "<unreadable subject>"
     if issuer is None:
         issuer = lenient[0].rfc4514() if lenient else "<unreadable issuer>"
-
-    def first_cn() -> str | None:
-        attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        if not attrs:
-            return None
-        value = attrs[0].value
-        return value if isinstance(value, str) else value.decode("latin-1")
-
-    common_name = attempt("common name", first_cn, None)
+    common_name = f.read("common name", lambda: _first_cn(f.cert), None)
     if common_name is None and lenient is not None:
         common_name = lenient[1].first("CN")
-    serial_int = attempt("serial", lambda: cert.serial_number, 0)
-    serial = format(serial_int, "x") if serial_int >= 0 else "-" + format(-serial_int, "x")
-    if serial_int <= 0:
-        warnings.append("serial number is not positive (RFC 5280 requires a positive serial)")
+    return subject, issuer, common_name
+
+
+def _serial(f: _Fields) -> str:
+    number = f.read("serial", lambda: f.cert.serial_number, 0)
+    if number <= 0:
+        f.warnings.append("serial number is not positive (RFC 5280 requires a positive serial)")
+    return format(number, "x") if number >= 0 else "-" + format(-number, "x")
+
+
+def _san(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(DNS names, IP addresses, whether the extension is there at all)."""
+    san = _extension(cert, x509.SubjectAlternativeName)
+    if san is None:
+        return (), (), False
+    dns = tuple(san.get_values_for_type(x509.DNSName))
+    ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
+    return dns, ips, True
+
+
+def _aia(cert: x509.Certificate) -> tuple[str, ...]:
+    aia = _extension(cert, x509.AuthorityInformationAccess)
+    return tuple(
+        d.access_location.value
+        for d in aia or ()
+        if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
+        and isinstance(d.access_location, x509.UniformResourceIdentifier)
+    )
+
+
+def _signature(f: _Fields) -> tuple[str, str | None]:
+    """(algorithm name or dotted OID, hash name or None)."""
+    oid = f.cert.signature_algorithm_oid
+    name = getattr(oid, "_name", None) or oid.dotted_string
+    if name == "Unknown OID":
+        name = oid.dotted_string
+    algorithm = f.read("signature hash", lambda: f.cert.signature_hash_algorithm, None)
+    if algorithm is not None:
+        return name, algorithm.name
+    lowered = name.lower()
+    return name, "md5" if "md5" in lowered else ("sha1" if "sha1" in lowered else None)
+
+
+def describe(cert: x509.Certificate) -> CertInfo:
+    """Turn a cryptography certificate into a CertInfo. Never raises."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    f = _Fields(cert)
+    subject, issuer, common_name = _names(f, der)
+    serial = _serial(f)
     not_before = _utc(cert.not_valid_before_utc)
     not_after = _utc(cert.not_valid_after_utc)
     if not_before > not_after:
-        warnings.append("notBefore is after notAfter")
-
-    dns_names: tuple[str, ...] = ()
-    ips: tuple[str, ...] = ()
-    has_san = False
-
-    def read_san() -> None:
-        nonlocal dns_names, ips, has_san
-        try:
-            ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
-        except x509.ExtensionNotFound:
-            return
-        has_san = True
-        san = ext.value
-        assert isinstance(san, x509.SubjectAlternativeName)
-        dns_names = tuple(san.get_values_for_type(x509.DNSName))
-        ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
-
-    attempt("subjectAltName", read_san, None)
-
-    def basic_ca() -> bool:
-        try:
-            bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-        except x509.ExtensionNotFound:
-            return False
-        return bool(bc.value.ca)
-
-    is_ca = attempt("basicConstraints", basic_ca, False)
-
-    def ski() -> str | None:
-        try:
-            return _hex(
-                cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-            )
-        except x509.ExtensionNotFound:
-            return None
-
-    def aki() -> str | None:
-        try:
-            return _hex(
-                cert.extensions.get_extension_for_class(
-                    x509.AuthorityKeyIdentifier
-                ).value.key_identifier
-            )
-        except x509.ExtensionNotFound:
-            return None
-
-    def aia() -> tuple[str, ...]:
-        try:
-            ext = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
-        except x509.ExtensionNotFound:
-            return ()
-        return tuple(
-            d.access_location.value
-            for d in ext.value
-            if d.access_method == x509.oid.AuthorityInformationAccessOID.CA_ISSUERS
-            and isinstance(d.access_location, x509.UniformResourceIdentifier)
-        )
-
-    subject_key_id = attempt("subjectKeyIdentifier", ski, None)
-    authority_key_id = attempt("authorityKeyIdentifier", aki, None)
-    aia_urls = attempt("authorityInfoAccess", aia, ())
-
-    key_type, key_bits, pk_digest = _key_info(cert)
-    sig_oid = cert.signature_algorithm_oid
-    sig_name = getattr(sig_oid, "_name", None) or sig_oid.dotted_string
-    if sig_name == "Unknown OID":
-        sig_name = sig_oid.dotted_string
-    sig_hash = attempt(
-        "signature hash",
-        lambda: cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else None,
-        None,
+        f.warnings.append("notBefore is after notAfter")
+    no_san: tuple[tuple[str, ...], tuple[str, ...], bool] = ((), (), False)
+    dns_names, ips, has_san = f.read("subjectAltName", lambda: _san(cert), no_san)
+    basic = f.read("basicConstraints", lambda: _extension(cert, x509.BasicConstraints), None)
+    ski = f.read("subjectKeyIdentifier", lambda: _extension(cert, x509.SubjectKeyIdentifier), None)
+    aki = f.read(
+        "authorityKeyIdentifier", lambda: _extension(cert, x509.AuthorityKeyIdentifier), None
     )
-    if sig_hash is None:
-        lowered = sig_name.lower()
-        sig_hash = "md5" if "md5" in lowered else ("sha1" if "sha1" in lowered else None)
+    no_urls: tuple[str, ...] = ()
+    aia_urls = f.read("authorityInfoAccess", lambda: _aia(cert), no_urls)
+    key_type, key_bits, pk_digest = _key_info(cert)
+    sig_name, sig_hash = _signature(f)
     self_issued = subject == issuer
     return CertInfo(
         sha256=hashlib.sha256(der).hexdigest(),
@@ -271,14 +270,14 @@ def describe(cert: x509.Certificate) -> CertInfo:
         key_bits=key_bits,
         signature_algorithm=sig_name,
         signature_hash=sig_hash,
-        is_ca=is_ca,
+        is_ca=bool(basic and basic.ca),
         self_issued=self_issued,
         self_signed=self_issued and _verifies_itself(cert),
-        subject_key_id=subject_key_id,
-        authority_key_id=authority_key_id,
+        subject_key_id=_hex(ski.digest) if ski else None,
+        authority_key_id=_hex(aki.key_identifier) if aki else None,
         aia_ca_issuers=aia_urls,
         public_key_sha256=pk_digest,
-        warnings=tuple(warnings),
+        warnings=tuple(f.warnings),
     )
 
 
