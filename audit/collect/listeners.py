@@ -241,8 +241,11 @@ def plan_listeners(
             ssh_targets = tuple(dict.fromkeys(svc.addresses))
             direct = None
         else:
+            # The host says which address the socket is bound to; the runner connects
+            # only to the host's inventory address, so a forged socket line cannot aim
+            # the runner at another machine (a metadata service, an internal address).
             ssh_targets = (shown,)
-            direct = shown
+            direct = host.address
         listener = Listener(
             host=host.name,
             address=shown,

@@ -133,7 +133,11 @@ def test_config_line_is_the_certificate_directive_or_the_listen_line() -> None:
         ([Socket("::", 443)], ("127.0.0.1", "::1"), "10.0.0.5"),
         ([Socket("127.0.0.1", 8443)], ("127.0.0.1",), None),
         ([Socket("::1", 5432)], ("::1",), None),
-        ([Socket("192.168.1.9", 636)], ("192.168.1.9",), "192.168.1.9"),
+        # a specific address is reached through the host itself; the runner goes only
+        # to the host's inventory address, whatever address the host reports
+        ([Socket("192.168.1.9", 636)], ("192.168.1.9",), "10.0.0.5"),
+        ([Socket("169.254.169.254", 80)], ("169.254.169.254",), "10.0.0.5"),
+        ([Socket("10.99.0.1", 443)], ("10.99.0.1",), "10.0.0.5"),
     ],
 )
 def test_where_to_connect(sockets: list[Socket], ssh: tuple[str, ...], direct: str | None) -> None:
