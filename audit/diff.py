@@ -241,3 +241,16 @@ def diff_runs(
         removed=tuple(changes[CertChangeKind.REMOVED]),
         hosts_not_compared=tuple(not_compared),
     )
+
+
+def severity_changes(old: AuditResult, diff: RunDiff) -> list[tuple[Finding, str]]:
+    """Findings in both runs whose severity moved (an expiring certificate escalating)."""
+    before: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for f in old.findings:
+        before[(f.id, f.host, f.subject)].add(f.severity.value)
+    out = []
+    for f in diff.unchanged:
+        seen = before.get((f.id, f.host, f.subject), set())
+        if seen and f.severity.value not in seen:
+            out.append((f, "/".join(sorted(seen))))
+    return out

@@ -176,7 +176,7 @@ def _print_check_text(outcome: CheckOutcome) -> None:
 
 
 def _print_check_json(outcome: CheckOutcome) -> None:
-    from audit.report.json import document, dumps, iso
+    from audit.report.json import document, dumps, iso, verdict_doc
 
     tgt, sni, probe, now = outcome.target, outcome.sni, outcome.probe, outcome.now
 
@@ -201,7 +201,7 @@ def _print_check_json(outcome: CheckOutcome) -> None:
         "started_at": iso(now),
         "finished_at": iso(now),
         "partial": False,
-        "chain_verdict": _verdict_doc(outcome.verdict),
+        "chain_verdict": verdict_doc(outcome.verdict),
     }
     doc = document(
         hosts=[],
@@ -212,20 +212,6 @@ def _print_check_json(outcome: CheckOutcome) -> None:
         extra_listeners=[outcome.listener],
     )
     typer.echo(dumps(doc), nl=False)
-
-
-def _verdict_doc(verdict: ChainVerdict | None) -> dict[str, Any] | None:
-    if verdict is None:
-        return None
-    return {
-        "status": verdict.status,
-        "detail": verdict.detail,
-        "store": verdict.store,
-        "missing_issuer": verdict.missing_issuer,
-        "order_problem": verdict.order_problem,
-        "verified_chain": [c.sha256 for c in verdict.verified_chain],
-        "strict_error": verdict.strict_error,
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -297,7 +283,7 @@ def _print_inspect_text(outcome: InspectOutcome) -> None:
 
 
 def _print_inspect_json(outcome: InspectOutcome) -> None:
-    from audit.report.json import document, dumps, iso
+    from audit.report.json import document, dumps, iso, verdict_doc
 
     read, now = outcome.files, outcome.now
 
@@ -327,7 +313,7 @@ def _print_inspect_json(outcome: InspectOutcome) -> None:
             for f in read
             for u in f.unparseable
         ],
-        "chain_verdicts": {path: _verdict_doc(v) for path, v in outcome.verdicts.items()},
+        "chain_verdicts": {path: verdict_doc(v) for path, v in outcome.verdicts.items()},
     }
     doc = document(hosts=[], findings=outcome.findings, meta=meta, now=now, extra_certs=extra)
     typer.echo(dumps(doc), nl=False)

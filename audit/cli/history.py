@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
 from audit.cli import app
 from audit.cli.terminal import error_text, safe
-from audit.diff import CertChange, RunDiff
+from audit.diff import CertChange, RunDiff, severity_changes
 from audit.errors import AuditError
 from audit.history import RunSummary
 from audit.model import AuditResult, CertInfo, Finding
-from audit.report.json import finding_doc, iso
+from audit.report.json import diff_document, iso
 from audit.service.policy import EXIT_ERROR
 from audit.service.stored import diff_stored, list_stored, render_stored
 
@@ -106,78 +105,6 @@ def _print_runs(path: Path, runs: Sequence[RunSummary]) -> None:
 # ----------------------------------------------------------------------------- diff
 
 
-def _severity_changes(old: AuditResult, diff: RunDiff) -> list[tuple[Finding, str]]:
-    """Findings in both runs whose severity moved (an expiring certificate escalating)."""
-    before: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for f in old.findings:
-        before[(f.id, f.host, f.subject)].add(f.severity.value)
-    out = []
-    for f in diff.unchanged:
-        seen = before.get((f.id, f.host, f.subject), set())
-        if seen and f.severity.value not in seen:
-            out.append((f, "/".join(sorted(seen))))
-    return out
-
-
-def _cert_brief(c: CertInfo | None) -> dict[str, Any] | None:
-    if c is None:
-        return None
-    return {
-        "sha256": c.sha256,
-        "subject": c.subject,
-        "issuer": c.issuer,
-        "serial": c.serial,
-        "not_before": iso(c.not_before),
-        "not_after": iso(c.not_after),
-        "dns_names": list(c.dns_names),
-        "ip_addresses": list(c.ip_addresses),
-        "key_type": c.key_type,
-        "key_bits": c.key_bits,
-    }
-
-
-def _change_doc(ch: CertChange) -> dict[str, Any]:
-    loc = ch.location
-    return {
-        "kind": ch.kind.value,
-        "routine": ch.kind.value == "renewed",
-        "host": loc.host,
-        "path": loc.path,
-        "location_kind": loc.kind,
-        "index": loc.index,
-        "servername": loc.servername,
-        "changes": list(ch.changes),
-        "old": _cert_brief(ch.old),
-        "new": _cert_brief(ch.new),
-    }
-
-
-def diff_document(old: AuditResult, new: AuditResult, diff: RunDiff) -> dict[str, Any]:
-    """`certaudit diff --json`."""
-    return {
-        "old_run": diff.old_run,
-        "new_run": diff.new_run,
-        "old_finished_at": iso(old.finished_at),
-        "new_finished_at": iso(new.finished_at),
-        "findings": {
-            "new": [finding_doc(f) for f in diff.new],
-            "resolved": [finding_doc(f) for f in diff.resolved],
-            "changed": [
-                {**finding_doc(f), "old_severity": was} for f, was in _severity_changes(old, diff)
-            ],
-            "unverified": [finding_doc(f) for f in diff.unverified],
-            "unchanged": len(diff.unchanged),
-        },
-        "certificates": {
-            "renewed": [_change_doc(c) for c in diff.renewed],
-            "changed": [_change_doc(c) for c in diff.changed],
-            "added": [_change_doc(c) for c in diff.added],
-            "removed": [_change_doc(c) for c in diff.removed],
-        },
-        "hosts_not_compared": list(diff.hosts_not_compared),
-    }
-
-
 def _finding_line(f: Finding, extra: str = "") -> str:
     return (
         f"    {f.severity.value.upper():8} {safe(f.id)}  {safe(f.host)}  {safe(f.subject)}"
@@ -231,7 +158,7 @@ def _print_diff(old: AuditResult, new: AuditResult, diff: RunDiff) -> None:
         f"certaudit diff {safe(diff.old_run)} ({iso(old.finished_at)}) -> "
         f"{safe(diff.new_run)} ({iso(new.finished_at)})"
     )
-    changed = _severity_changes(old, diff)
+    changed = severity_changes(old, diff)
     echo(
         f"findings: {len(diff.new)} new, {len(diff.resolved)} resolved, {len(changed)} changed "
         f"severity, {len(diff.unchanged)} unchanged"

@@ -12,9 +12,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from audit.diff import CertChange, RunDiff, severity_changes
 from audit.model import (
     AuditResult,
     CertInfo,
+    ChainVerdict,
     Finding,
     HostResult,
     Listener,
@@ -237,6 +239,79 @@ def run_document(result: AuditResult) -> dict[str, Any]:
         },
         now=result.finished_at,
     )
+
+
+def verdict_doc(verdict: ChainVerdict | None) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    return {
+        "status": verdict.status,
+        "detail": verdict.detail,
+        "store": verdict.store,
+        "missing_issuer": verdict.missing_issuer,
+        "order_problem": verdict.order_problem,
+        "verified_chain": [c.sha256 for c in verdict.verified_chain],
+        "strict_error": verdict.strict_error,
+    }
+
+
+def cert_brief(c: CertInfo | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "sha256": c.sha256,
+        "subject": c.subject,
+        "issuer": c.issuer,
+        "serial": c.serial,
+        "not_before": iso(c.not_before),
+        "not_after": iso(c.not_after),
+        "dns_names": list(c.dns_names),
+        "ip_addresses": list(c.ip_addresses),
+        "key_type": c.key_type,
+        "key_bits": c.key_bits,
+    }
+
+
+def change_doc(ch: CertChange) -> dict[str, Any]:
+    loc = ch.location
+    return {
+        "kind": ch.kind.value,
+        "routine": ch.kind.value == "renewed",
+        "host": loc.host,
+        "path": loc.path,
+        "location_kind": loc.kind,
+        "index": loc.index,
+        "servername": loc.servername,
+        "changes": list(ch.changes),
+        "old": cert_brief(ch.old),
+        "new": cert_brief(ch.new),
+    }
+
+
+def diff_document(old: AuditResult, new: AuditResult, diff: RunDiff) -> dict[str, Any]:
+    """`certaudit diff --json`."""
+    return {
+        "old_run": diff.old_run,
+        "new_run": diff.new_run,
+        "old_finished_at": iso(old.finished_at),
+        "new_finished_at": iso(new.finished_at),
+        "findings": {
+            "new": [finding_doc(f) for f in diff.new],
+            "resolved": [finding_doc(f) for f in diff.resolved],
+            "changed": [
+                {**finding_doc(f), "old_severity": was} for f, was in severity_changes(old, diff)
+            ],
+            "unverified": [finding_doc(f) for f in diff.unverified],
+            "unchanged": len(diff.unchanged),
+        },
+        "certificates": {
+            "renewed": [change_doc(c) for c in diff.renewed],
+            "changed": [change_doc(c) for c in diff.changed],
+            "added": [change_doc(c) for c in diff.added],
+            "removed": [change_doc(c) for c in diff.removed],
+        },
+        "hosts_not_compared": list(diff.hosts_not_compared),
+    }
 
 
 def dumps(doc: dict[str, Any]) -> str:
