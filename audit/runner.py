@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from audit.collect.hostkeys import KnownHosts
 from audit.collect.listeners import Prober
-from audit.collect.ssh import SshOptions, audit_host
+from audit.collect.ssh import SshOptions, audit_host, with_safe_config
 from audit.model import Host, HostOutcome, HostResult
 from audit.probe import ProbeSettings, probe_listeners
 
@@ -62,6 +62,20 @@ async def audit_fleet(
 ) -> list[HostResult]:
     """Audit every host; results come back in inventory order, one per host."""
     obs = observer or Observer()
+    with with_safe_config(options.ssh) as ssh:
+        assert ssh.safe_config is not None
+        for warning in ssh.safe_config.warnings:  # ssh_config lines refused, by file:line
+            obs.warning(warning)
+        return await _audit_fleet(hosts, known, replace(options, ssh=ssh), obs, on_result)
+
+
+async def _audit_fleet(
+    hosts: Sequence[Host],
+    known: KnownHosts,
+    options: FleetOptions,
+    obs: Observer,
+    on_result: Callable[[HostResult], None] | None,
+) -> list[HostResult]:
     obs.fleet_started(len(hosts))
     gate = asyncio.Semaphore(max(1, options.concurrency))
     prober: Prober | None = None

@@ -7,22 +7,34 @@ import asyncio
 import time
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from audit.collect.hostkeys import KnownHosts
 from audit.collect.ssh import SshOptions
 from audit.inventory import load_inventory
 from audit.model import HostOutcome, HostResult, IssueReason
-from audit.runner import FleetOptions, audit_fleet
+from audit.runner import FleetOptions, Observer, audit_fleet
 from tests.lab.netlab import File, HostSpec
 
 pytestmark = pytest.mark.lab
 
 
-def _audit(lab, known_hosts: Path, **ssh: object) -> dict[str, HostResult]:
+class Warnings(Observer):
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def _audit(
+    lab, known_hosts: Path, observer: Observer | None = None, **ssh: object
+) -> dict[str, HostResult]:
     inventory = load_inventory(lab.inventory)
     options = FleetOptions(ssh=SshOptions(**{"connect_timeout": 5.0, "host_timeout": 20.0, **ssh}))
-    results = asyncio.run(audit_fleet(inventory.hosts, KnownHosts.load(known_hosts), options))
+    known = KnownHosts.load(known_hosts)
+    results = asyncio.run(audit_fleet(inventory.hosts, known, options, observer))
     return {r.host.name: r for r in results}
 
 
@@ -45,6 +57,44 @@ def test_hostile_ssh_config_cannot_disable_host_keys_or_run_proxy_commands(make_
         results = _audit(lab, Path(lab.known_hosts), ssh_config=[str(config)])
         assert results["target"].outcome is HostOutcome.OK, results["target"].detail
         assert not marker.exists(), "a ProxyCommand from ssh_config was executed"
+
+
+def test_ssh_config_match_exec_and_pkcs11_provider_never_run_and_the_host_is_audited(
+    make_lab, tmp_path, monkeypatch
+):
+    ran = tmp_path / "match-exec-ran"
+    ran_final = tmp_path / "match-final-exec-ran"
+    library = tmp_path / "evil-pkcs11.so"
+    loaded: list[object] = []
+
+    def load_pkcs11_keys(provider: str, *args: object, **kwargs: object) -> list[object]:
+        loaded.append(provider)
+        return []
+
+    # asyncssh loads a PKCS11Provider library through this function, and only through it
+    monkeypatch.setattr(asyncssh.connection, "load_pkcs11_keys", load_pkcs11_keys)
+    included = tmp_path / "included.conf"
+    included.write_text(f'Match final exec "touch {ran_final}"\n  User nobody\n')
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Include {included}\n"
+        f'Match exec "touch {ran}"\n'
+        "  User nobody\n"
+        "Host *\n"
+        f"  PKCS11Provider {library}\n"
+    )
+    with make_lab(["target"]) as lab:
+        observer = Warnings()
+        result = _audit(lab, Path(lab.known_hosts), observer, ssh_config=[str(config)])["target"]
+        assert result.outcome is HostOutcome.OK, result.detail
+        assert result.certificates
+        assert not ran.exists(), "a Match exec command from ssh_config was run"
+        assert not ran_final.exists(), "a Match final exec command from ssh_config was run"
+        assert not loaded, "asyncssh was asked to load a PKCS#11 library from ssh_config"
+        warned = observer.messages
+        assert any(w.startswith(f"{config}:2: ") and "Match exec" in w for w in warned), warned
+        assert any(w.startswith(f"{config}:5: ") and "PKCS11Provider" in w for w in warned)
+        assert any(w.startswith(f"{included}:1: ") and "Match exec" in w for w in warned)
 
 
 def test_sudo_wanting_a_password_reports_privilege_unavailable_and_still_collects(

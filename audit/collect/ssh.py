@@ -11,7 +11,7 @@ import contextlib
 import errno
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -27,6 +27,7 @@ from audit.collect.listeners import (
 )
 from audit.collect.parse import Collected, parse_output
 from audit.collect.script import build_script, new_nonce
+from audit.collect.sshconfig import SafeConfig, safe_ssh_config
 from audit.model import CollectionIssue, Host, HostOutcome, HostResult, IssueReason
 
 COMMAND = (
@@ -58,10 +59,30 @@ class SshOptions:
     max_file_bytes: int = 1_000_000
     """Files larger than this are not read on the host (reported too_large)."""
     ssh_config: Sequence[str] | None = None
-    """ssh_config files to read; None means asyncssh's default (~/.ssh/config)."""
+    """ssh_config files to read; None means ~/.ssh/config when it is readable. asyncssh
+    only ever reads safe copies of them (see sshconfig.py)."""
     default_user: str | None = None
     extra_client_keys: Sequence[str] = ()
     """--identity files, tried in addition to inventory keys and the agent."""
+    safe_config: SafeConfig | None = None
+    """The safe copies of `ssh_config`, set by `with_safe_config` (never by the CLI).
+    audit_host and jump_hops make their own when it is None."""
+
+
+@contextlib.contextmanager
+def with_safe_config(options: SshOptions) -> Iterator[SshOptions]:
+    """`options` with safe copies of its ssh_config, valid until the block ends; what was
+    refused in them is in `.safe_config.warnings`."""
+    if options.safe_config is not None:
+        yield options
+        return
+    with safe_ssh_config(options.ssh_config) as safe:
+        yield replace(options, safe_config=safe)
+
+
+def _safe_config(options: SshOptions) -> SafeConfig:
+    assert options.safe_config is not None, "call through with_safe_config"
+    return options.safe_config
 
 
 @dataclass
@@ -122,6 +143,7 @@ def _connect_kwargs(
         "agent_forwarding": False,
         "x11_forwarding": False,
         "proxy_command": None,  # never execute a command to connect
+        "pkcs11_provider": None,  # never load a library
         "tunnel": tunnel,  # None also overrides ssh_config's ProxyJump (see jump_hops)
         "connect_timeout": options.connect_timeout,
         "login_timeout": options.connect_timeout,
@@ -137,8 +159,7 @@ def _connect_kwargs(
         kwargs["username"] = user
     if keys:
         kwargs["client_keys"] = keys
-    if options.ssh_config is not None:
-        kwargs["config"] = list(options.ssh_config)
+    kwargs["config"] = list(_safe_config(options).paths)  # never the operator's own files
     return kwargs
 
 
@@ -249,11 +270,16 @@ def jump_hops(host: Host, options: SshOptions) -> list[Host]:
     ProxyCommand from ssh_config), so we resolve the chain and open every hop ourselves
     with the same fail-closed policy as the target.
     """
-    kwargs: dict[str, object] = {"host": host.address}
-    if options.ssh_config is not None:
-        kwargs["config"] = list(options.ssh_config)
-    try:  # only reads the config; connects nothing
-        resolved = asyncssh.SSHClientConnectionOptions(known_hosts=None, **kwargs)  # type: ignore[arg-type]
+    if options.safe_config is None:
+        with with_safe_config(options) as safe:
+            return jump_hops(host, safe)
+    paths = list(options.safe_config.paths)
+    try:  # only reads the (safe copies of the) config; connects nothing
+        resolved = asyncssh.SSHClientConnectionOptions(
+            known_hosts=None,
+            host=host.address,
+            config=paths,  # type: ignore[arg-type]
+        )
     except Exception:
         return []
     chain = resolved.tunnel
@@ -294,6 +320,8 @@ async def _connect_hops(
     client: _Client,
     jumps: list[asyncssh.SSHClientConnection],
 ) -> asyncssh.SSHClientConnection | HostResult:
+    if _safe_config(options).error:
+        return HostResult(host, HostOutcome.UNREACHABLE, _safe_config(options).error)
     tunnel: asyncssh.SSHClientConnection | None = None
     for hop in [*jump_hops(host, options), host]:
         hop_client = client if hop is host else _Client(known)
@@ -338,6 +366,9 @@ async def audit_host(
     """Connect, collect, parse, then (with a `prober`) probe every listener the collection
     found through the same connection, all inside the host's deadline. Always returns a
     HostResult with a stated outcome."""
+    if options.safe_config is None:
+        with with_safe_config(options) as safe:
+            return await audit_host(host, safe, known, hook, now, prober)
     clock = now or (lambda: datetime.now(UTC))
     started = clock()
     t0 = time.monotonic()
