@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import io
 import re
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
-from audit.model import AuditResult, Severity
+from audit.model import AuditResult, Finding, HostResult, Severity
 from audit.report import view
 from audit.text import inert
 
@@ -88,54 +87,93 @@ def _value(v: Any) -> Value:
     return cell_text(v)
 
 
-class _Sheet:
-    """A worksheet written row by row, every value through `_value()`."""
+Style = Callable[[list[WriteOnlyCell]], None]
+"""Styles a row's cells before the row is written (a streamed row cannot change after)."""
 
-    def __init__(self, ws: Worksheet, headers: Sequence[str], widths: Sequence[int] | None = None):
-        self.ws = ws
+SAMPLE_ROWS = 500
+"""Column widths are sized from a sheet's first rows; the rest stream straight through."""
+
+
+class _Sheet:
+    """A worksheet streamed row by row (openpyxl write-only mode, so time and memory stay
+    linear in the fleet), every value through `_value()`. The first SAMPLE_ROWS rows are
+    held back to size the columns, which must be set before the first row is written."""
+
+    def __init__(
+        self,
+        wb: Workbook,
+        title: str,
+        headers: Sequence[str],
+        widths: Sequence[int] | None = None,
+    ) -> None:
+        self.ws = wb.create_sheet(title)
         self.headers = list(headers)
         self.fixed_widths = list(widths) if widths else None
         self.longest = [len(h) for h in headers]
-        ws.append([cell_text(h) for h in headers])
-        for cell in ws[1]:
-            cell.fill = HEADER_FILL
-            cell.font = HEADER_FONT
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
-        ws.freeze_panes = "A2"
+        self.pending: list[list[WriteOnlyCell]] | None = []
+        self.rows = 0
 
-    def row(self, values: Sequence[Any]) -> tuple[Cell, ...]:
-        converted = [_value(v) for v in values]
-        self.ws.append(converted)
-        cells: tuple[Cell, ...] = tuple(self.ws[self.ws.max_row])
-        for i, (cell, v) in enumerate(zip(cells, converted, strict=False)):
-            if isinstance(v, datetime):
-                cell.number_format = DATE_FORMAT
-                width = 19
-            else:
-                width = max(
-                    (len(line) for line in str(v if v is not None else "").split("\n")), default=0
-                )
+    def cell(self, value: Any) -> WriteOnlyCell:
+        v = _value(value)
+        cell = WriteOnlyCell(self.ws, value=v)
+        if isinstance(v, datetime):
+            cell.number_format = DATE_FORMAT
+        elif isinstance(v, str) and "\n" in v:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        return cell
+
+    def row(self, values: Sequence[Any], style: Style | None = None) -> None:
+        cells = [self.cell(v) for v in values]
+        if style is not None:
+            style(cells)
+        self.rows += 1
+        if self.pending is None:
+            self.ws.append(cells)
+            return
+        for i, cell in enumerate(cells):
+            v = cell.value
+            width = 19 if isinstance(v, datetime) else _text_width(v)
             self.longest[i] = max(self.longest[i], width)
-            if isinstance(v, str) and "\n" in v:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-        return cells
+        self.pending.append(cells)
+        if len(self.pending) >= SAMPLE_ROWS:
+            self._start()
 
-    def finish(self) -> None:
+    def _start(self) -> None:
         ws = self.ws
-        last = get_column_letter(len(self.headers))
-        ws.auto_filter.ref = f"A1:{last}{max(ws.max_row, 2)}"
         for i, longest in enumerate(self.longest):
             width = self.fixed_widths[i] if self.fixed_widths else min(max(longest + 2, 8), 60)
             ws.column_dimensions[get_column_letter(i + 1)].width = width
+        ws.freeze_panes = "A2"
+        header = []
+        for h in self.headers:
+            cell = WriteOnlyCell(ws, value=cell_text(h))
+            cell.fill = HEADER_FILL
+            cell.font = HEADER_FONT
+            cell.alignment = Alignment(vertical="center", wrap_text=True)
+            header.append(cell)
+        ws.append(header)
+        for cells in self.pending or ():
+            ws.append(cells)
+        self.pending = None
+
+    def finish(self) -> None:
+        last = get_column_letter(len(self.headers))
+        self.ws.auto_filter.ref = f"A1:{last}{max(self.rows + 1, 2)}"
+        if self.pending is not None:
+            self._start()
 
 
-def _severity_style(cell: Cell, severity: Severity) -> None:
+def _text_width(v: Value) -> int:
+    return max((len(line) for line in str(v if v is not None else "").split("\n")), default=0)
+
+
+def _severity_style(cell: WriteOnlyCell, severity: Severity) -> None:
     fill, font = SEVERITY_FILLS[severity]
     cell.fill = fill
     cell.font = font
 
 
-def _days_style(cell: Cell, days: float | None) -> None:
+def _days_style(cell: WriteOnlyCell, days: float | None) -> None:
     if days is None:
         return
     fill = DAYS_FILLS.get(view.expiry_bucket(days))
@@ -144,11 +182,16 @@ def _days_style(cell: Cell, days: float | None) -> None:
     cell.number_format = "0.0"
 
 
+def _days_at(column: int, days: float | None) -> Style:
+    return lambda cells: _days_style(cells[column], days)
+
+
+def _exposed(cells: list[WriteOnlyCell]) -> None:
+    cells[6].fill = NOT_AUDITED_FILL
+
+
 def _summary(wb: Workbook, result: AuditResult, uses: Sequence[view.CertUse]) -> None:
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Summary"
-    sheet = _Sheet(ws, ["Item", "Value"])
+    sheet = _Sheet(wb, "Summary", ["Item", "Value"], [38, 48])
     audited, total, pct = view.coverage(result)
     by_sev = view.severity_counts(result.findings)
     buckets = Counter(view.expiry_bucket(u.days_left) for u in uses)
@@ -170,23 +213,23 @@ def _summary(wb: Workbook, result: AuditResult, uses: Sequence[view.CertUse]) ->
     ]
     rows += [(f"Findings: {s.value}", by_sev[s]) for s in Severity]
     for label, value in rows:
-        cells = sheet.row([label, value])
-        cells[0].font = Font(bold=True)
-        if label.startswith("Findings: "):
-            _severity_style(cells[0], Severity(label.split(": ", 1)[1]))
-        if label == "Hosts not audited" and value:
-            cells[1].fill = NOT_AUDITED_FILL
+
+        def style(cells: list[WriteOnlyCell], label: str = label, value: Any = value) -> None:
+            cells[0].font = Font(bold=True)
+            cells[1].alignment = Alignment(horizontal="left")
+            if label.startswith("Findings: "):
+                _severity_style(cells[0], Severity(label.split(": ", 1)[1]))
+            if label == "Hosts not audited" and value:
+                cells[1].fill = NOT_AUDITED_FILL
+
+        sheet.row([label, value], style)
     sheet.finish()
-    ws.column_dimensions["A"].width = 38
-    ws.column_dimensions["B"].width = 48
-    for row in ws.iter_rows(min_row=2, min_col=2, max_col=2):
-        for cell in row:
-            cell.alignment = Alignment(horizontal="left")
 
 
 def _findings(wb: Workbook, result: AuditResult) -> None:
     sheet = _Sheet(
-        wb.create_sheet("Findings"),
+        wb,
+        "Findings",
         [
             "Rank",
             "Risk",
@@ -205,7 +248,14 @@ def _findings(wb: Workbook, result: AuditResult) -> None:
         [7, 8, 11, 24, 16, 40, 40, 60, 10, 60, 60, 40, 24],
     )
     for rank, f in enumerate(result.findings, 1):
-        cells = sheet.row(
+
+        def style(cells: list[WriteOnlyCell], f: Finding = f) -> None:
+            for c in cells:
+                c.alignment = Alignment(wrap_text=True, vertical="top")
+            _severity_style(cells[2], f.severity)
+            _days_style(cells[8], f.days_left)
+
+        sheet.row(
             [
                 rank,
                 f.risk,
@@ -220,18 +270,16 @@ def _findings(wb: Workbook, result: AuditResult) -> None:
                 f.fix,
                 f.why,
                 f.cert_sha256,
-            ]
+            ],
+            style,
         )
-        _severity_style(cells[2], f.severity)
-        _days_style(cells[8], f.days_left)
-        for c in cells:
-            c.alignment = Alignment(wrap_text=True, vertical="top")
     sheet.finish()
 
 
 def _certificates(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
     sheet = _Sheet(
-        wb.create_sheet("Certificates"),
+        wb,
+        "Certificates",
         [
             "Common name",
             "Subject",
@@ -258,7 +306,7 @@ def _certificates(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
         sans = (
             ", ".join(c.dns_names + c.ip_addresses) if c.has_san_extension else "(no SAN extension)"
         )
-        cells = sheet.row(
+        sheet.row(
             [
                 c.common_name,
                 c.subject,
@@ -278,15 +326,16 @@ def _certificates(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
                 "yes" if c.self_signed else "no",
                 c.sha256,
                 "; ".join(c.warnings),
-            ]
+            ],
+            _days_at(10, u.days_left),
         )
-        _days_style(cells[10], u.days_left)
     sheet.finish()
 
 
 def _locations(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
     sheet = _Sheet(
-        wb.create_sheet("Locations"),
+        wb,
+        "Locations",
         [
             "Host",
             "Path or endpoint",
@@ -302,8 +351,9 @@ def _locations(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
         ],
     )
     for u in uses:
+        days = _days_at(9, u.days_left)
         for loc in u.locations:
-            cells = sheet.row(
+            sheet.row(
                 [
                     loc.host,
                     loc.path,
@@ -316,15 +366,16 @@ def _locations(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
                     u.cert.not_after,
                     u.days_left,
                     u.cert.sha256,
-                ]
+                ],
+                days,
             )
-            _days_style(cells[9], u.days_left)
     sheet.finish()
 
 
 def _listeners(wb: Workbook, result: AuditResult, now: datetime) -> None:
     sheet = _Sheet(
-        wb.create_sheet("Listeners"),
+        wb,
+        "Listeners",
         [
             "Host",
             "Address",
@@ -354,7 +405,7 @@ def _listeners(wb: Workbook, result: AuditResult, now: datetime) -> None:
             for p in probes:
                 leaf = p.chain[0] if p is not None and p.chain else None
                 left = view.days_left(leaf, now) if leaf else None
-                cells = sheet.row(
+                sheet.row(
                     [
                         li.host,
                         li.address,
@@ -376,15 +427,16 @@ def _listeners(wb: Workbook, result: AuditResult, now: datetime) -> None:
                         li.config_file,
                         li.config_line,
                         li.cert_file,
-                    ]
+                    ],
+                    _days_at(13, left),
                 )
-                _days_style(cells[13], left)
     sheet.finish()
 
 
 def _hosts(wb: Workbook, result: AuditResult) -> None:
     sheet = _Sheet(
-        wb.create_sheet("Hosts"),
+        wb,
+        "Hosts",
         [
             "Host",
             "Address",
@@ -408,10 +460,21 @@ def _hosts(wb: Workbook, result: AuditResult) -> None:
             "Inventory source",
         ],
     )
+    by_host: dict[str, list[Finding]] = defaultdict(list)
+    for f in result.findings:
+        by_host[f.host].append(f)
     for r in result.hosts:
-        own = [f for f in result.findings if f.host == r.host.name]
+        own = by_host.get(r.host.name, [])
         worst = max((f.severity for f in own), key=lambda s: s.rank, default=None)
-        cells = sheet.row(
+
+        def style(
+            cells: list[WriteOnlyCell], r: HostResult = r, worst: Severity | None = worst
+        ) -> None:
+            cells[5].fill = OUTCOME_FILLS.get(r.outcome.value, NOT_AUDITED_FILL)
+            if worst is not None:
+                _severity_style(cells[18], worst)
+
+        sheet.row(
             [
                 r.host.name,
                 r.host.address,
@@ -433,22 +496,21 @@ def _hosts(wb: Workbook, result: AuditResult) -> None:
                 len(own),
                 worst.value if worst else None,
                 r.host.source,
-            ]
+            ],
+            style,
         )
-        cells[5].fill = OUTCOME_FILLS.get(r.outcome.value, NOT_AUDITED_FILL)
-        if worst is not None:
-            _severity_style(cells[18], worst)
     sheet.finish()
 
 
 def _key_files(wb: Workbook, result: AuditResult) -> None:
     sheet = _Sheet(
-        wb.create_sheet("Key files"),
+        wb,
+        "Key files",
         ["Host", "Path", "Owner", "Group", "Mode", "Kind", "Readable by group or others"],
     )
     for r in result.hosts:
         for k in r.key_files:
-            cells = sheet.row(
+            sheet.row(
                 [
                     k.host,
                     k.path,
@@ -457,10 +519,9 @@ def _key_files(wb: Workbook, result: AuditResult) -> None:
                     f"{k.mode & 0o7777:04o}",
                     k.kind,
                     "yes" if k.exposed else "no",
-                ]
+                ],
+                _exposed if k.exposed else None,
             )
-            if k.exposed:
-                cells[6].fill = NOT_AUDITED_FILL
     sheet.finish()
 
 
@@ -481,19 +542,20 @@ RENEWAL_NOTE = (
 
 
 def _renewal(wb: Workbook) -> None:
-    ws = wb.create_sheet("Renewal")
-    sheet = _Sheet(ws, RENEWAL_HEADERS, [16, 30, 40, 14, 16, 20, 16, 20])
+    sheet = _Sheet(wb, "Renewal", RENEWAL_HEADERS, [16, 30, 40, 14, 16, 20, 16, 20])
     sheet.finish()
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(RENEWAL_HEADERS))}1"
-    note = ws.cell(row=3, column=1, value=cell_text(RENEWAL_NOTE))
+    sheet.ws.auto_filter.ref = f"A1:{get_column_letter(len(RENEWAL_HEADERS))}1"
+    sheet.ws.append([])
+    note = WriteOnlyCell(sheet.ws, value=cell_text(RENEWAL_NOTE))
     note.font = Font(italic=True, color="616E7C")
+    sheet.ws.append([note])
 
 
 def render_xlsx(result: AuditResult) -> bytes:
     """The workbook as bytes."""
     now = result.finished_at
     uses = view.certificate_uses(result.hosts, now)
-    wb = Workbook()
+    wb = Workbook(write_only=True)
     wb.properties.creator = "certaudit"
     wb.properties.title = cell_text(f"certaudit report {result.run_id}")
     created = excel_date(result.finished_at)
