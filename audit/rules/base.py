@@ -199,34 +199,48 @@ def days_between(later: datetime, earlier: datetime) -> float:
 
 
 def shell_quote(text: str) -> str:
-    """Quote for pasting into a POSIX shell (diagnose commands)."""
+    """Quote for pasting into a POSIX shell. Every value that comes from a host, a
+    certificate, a peer or the inventory goes through this (or a builder below that calls
+    it) exactly once before it reaches a diagnose or fix text, prose included."""
     import shlex
 
     return shlex.quote(text)
 
 
+def shell_words(texts: Iterable[str], sep: str = ", ") -> str:
+    """Several values, each quoted on its own, joined by `sep` (prose: "a, b")."""
+    return sep.join(shell_quote(t) for t in texts)
+
+
+def file_line(path: str, line: int | None) -> str:
+    """Where a configuration says something, for a fix text: "'PATH' line N" (quoted path)."""
+    return shell_quote(path) + (f" line {line}" if line is not None else "")
+
+
 def connect_address(address: str) -> str:
-    """An address as `openssl s_client -connect` wants it before ":port" (IPv6 in brackets)."""
+    """An address as `openssl s_client -connect` wants it before ":port" (IPv6 in brackets),
+    quoted."""
     bare = address.strip("[]")
     return shell_quote(f"[{bare}]" if ":" in bare else bare)
 
 
 def cert_values(ctx: CertContext) -> dict[str, str]:
-    """Template values for a certificate at its location: `path`, `target` (what a fix
-    should name), and for a served certificate `address`, `port`, `servername`."""
+    """Template values for a certificate at its location, all shell-quoted: `path`,
+    `target` (what a fix should name), `host`, `subject`, and for a served certificate
+    `address`, `port`, `servername`."""
     loc = ctx.location
     values = {
         "path": shell_quote(loc.path),
-        "host": loc.host,
-        "subject": ctx.cert.subject,
-        "target": loc.path,
+        "host": shell_quote(loc.host),
+        "subject": shell_quote(ctx.cert.subject),
+        "target": shell_quote(loc.path),
     }
     if loc.kind is LocationKind.LISTENER:
         address, _, port = loc.path.rpartition(":")
         values.update(
-            target=f"the certificate file of the service listening on {loc.path}",
+            target=f"the certificate file of the service listening on {shell_quote(loc.path)}",
             address=connect_address(address or loc.host),
-            port=port,
+            port=shell_quote(port),
             servername=shell_quote(loc.servername or address or loc.host),
         )
     return values

@@ -16,8 +16,10 @@ from audit.rules.base import (
     Scope,
     Settings,
     connect_address,
+    file_line,
     rule,
     shell_quote,
+    shell_words,
 )
 
 FALLBACK_CAFILE = "/etc/ssl/certs/ca-certificates.crt"
@@ -47,7 +49,8 @@ def subject_of(ctx: ChainContext) -> str:
 
 
 def where_text(ctx: ChainContext) -> str:
-    """How a detail line names the chain: "served on ADDR:PORT (SNI x)" or "in PATH"."""
+    """How a detail line names the chain: "served on ADDR:PORT (SNI x)" or "in PATH".
+    Details are prose, never pasted: unquoted."""
     if ctx.kind is LocationKind.LISTENER and ctx.probe is not None:
         sni = f" (SNI {ctx.probe.servername})" if ctx.probe.servername else " (no SNI)"
         return f"served on {ctx.probe.address}:{ctx.probe.port}{sni}"
@@ -55,28 +58,34 @@ def where_text(ctx: ChainContext) -> str:
 
 
 def chain_values(ctx: ChainContext) -> dict[str, str]:
-    """Template values for a chain: address/port/servername or path, cafile, and the
-    certificate file as a shell word (cert_file, "leaf.crt" when unknown) and as prose
-    (chain_file)."""
+    """Template values for a chain, every value from the host or the peer shell-quoted:
+    address/port/servername or path, cafile, host, and the certificate file as a command
+    argument (cert_file, "leaf.crt" when unknown) and as prose (chain_file, a description
+    when unknown)."""
     cafile = shell_quote(ctx.verdict.cafile or FALLBACK_CAFILE)
     if ctx.kind is LocationKind.LISTENER and ctx.probe is not None:
         p = ctx.probe
         cert_file = ctx.listener.cert_file if ctx.listener and ctx.listener.cert_file else None
+        chain_file = (
+            shell_quote(cert_file)
+            if cert_file
+            else "the file ssl_certificate (or SSLCertificateFile) names"
+        )
         return {
             "address": connect_address(p.address),
             "port": str(p.port),
             "servername": shell_quote(p.servername or p.address),
             "cafile": cafile,
             "cert_file": shell_quote(cert_file) if cert_file else "leaf.crt",
-            "chain_file": cert_file or "the file ssl_certificate (or SSLCertificateFile) names",
-            "host": ctx.host,
+            "chain_file": chain_file,
+            "host": shell_quote(ctx.host),
         }
     return {
         "path": shell_quote(ctx.where),
         "cafile": cafile,
         "cert_file": shell_quote(ctx.where),
-        "chain_file": ctx.where,
-        "host": ctx.host,
+        "chain_file": shell_quote(ctx.where),
+        "host": shell_quote(ctx.host),
     }
 
 
@@ -91,16 +100,17 @@ RELOAD = {
 
 
 def config_of(ctx: ChainContext) -> tuple[str, str, str, str] | None:
-    """(certificate file, directive, "FILE line N", server) when the host's configuration
-    says which file the listener's certificate comes from, else None."""
+    """(certificate file, directive, "'FILE' line N", server) when the host's configuration
+    says which file the listener's certificate comes from, else None. The certificate file
+    and the server are as the host reported them; the "FILE line N" text is quoted."""
     listener = ctx.listener
     if ctx.kind is not LocationKind.LISTENER or listener is None:
         return None
     if not (listener.cert_file and listener.config_file and listener.config_line):
         return None
     directive = CERT_DIRECTIVE.get(listener.server or "", "the certificate directive")
-    where = f"{listener.config_file} line {listener.config_line}"
-    return listener.cert_file, directive, where, listener.server or "the service"
+    where = file_line(listener.config_file, listener.config_line)
+    return listener.cert_file, directive, where, listener.server or ""
 
 
 def _fullchain_path(cert_file: str) -> str:
@@ -126,8 +136,28 @@ def _cap(text: str) -> str:
 
 
 def _name_for(ctx: ChainContext) -> str:
+    """The name to request a certificate for, quoted ("your.host.name" when none is known)."""
     leaf = leaf_of(ctx)
-    return ctx.expected_name or leaf.common_name or (leaf.dns_names[0] if leaf.dns_names else "")
+    name = ctx.expected_name or leaf.common_name or (leaf.dns_names[0] if leaf.dns_names else "")
+    return shell_quote(name) if name else "your.host.name"
+
+
+def _config_fix(ctx: ChainContext, missing: str, get: str) -> str | None:
+    """CHAIN_INCOMPLETE's fix when the configuration names the listener's certificate file:
+    build the full chain beside it and point the directive at it. `missing` is quoted."""
+    config = config_of(ctx)
+    if config is None:
+        return None
+    cert_file, directive, where, server = config
+    full = shell_quote(_fullchain_path(cert_file))
+    reload = RELOAD.get(server, "reload or restart it")
+    return (
+        f"Deploy the leaf followed by its intermediate ({missing}): {get}cat "
+        f"{shell_quote(cert_file)} intermediate.crt > {full}, point "
+        f"`{directive}` in {where} at {full} and reload "
+        f"{shell_quote(server) if server else 'the service'} ({reload}); with certbot, use "
+        "fullchain.pem, never cert.pem."
+    )
 
 
 @rule(
@@ -149,7 +179,7 @@ def chain_incomplete(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     if v.status is not ChainStatus.INCOMPLETE:
         return
     leaf = leaf_of(ctx)
-    missing = v.missing_issuer or leaf.issuer
+    missing = shell_quote(v.missing_issuer or leaf.issuer)
     if leaf.aia_ca_issuers:
         url = leaf.aia_ca_issuers[0]
         get = (
@@ -166,18 +196,6 @@ def chain_incomplete(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     what = (
         "this file lacks" if ctx.kind is not LocationKind.LISTENER else "the server does not send"
     )
-    fix = None
-    config = config_of(ctx)
-    if config is not None:
-        cert_file, directive, where, server = config
-        full = _fullchain_path(cert_file)
-        fix = (
-            f"Deploy the leaf followed by its intermediate ({missing}): {get}cat "
-            f"{shell_quote(cert_file)} intermediate.crt > {shell_quote(full)}, point "
-            f"`{directive}` in {where} at {full} and reload {server} "
-            f"({RELOAD.get(server, 'reload or restart it')}); with certbot, use fullchain.pem, "
-            "never cert.pem."
-        )
     yield Hit(
         subject=subject_of(ctx),
         detail=(
@@ -188,7 +206,7 @@ def chain_incomplete(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
         values={**chain_values(ctx), "missing": missing, "get_intermediate": get},
         cert_sha256=leaf.sha256,
         diagnose=file_diagnose(ctx, FILE_VERIFY),
-        fix=fix,
+        fix=_config_fix(ctx, missing, get),
     )
 
 
@@ -221,8 +239,8 @@ def chain_untrusted(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
         ),
         values={
             **chain_values(ctx),
-            "anchor": v.anchor or leaf.issuer,
-            "name": _name_for(ctx) or "your.host.name",
+            "anchor": shell_quote(v.anchor or leaf.issuer),
+            "name": _name_for(ctx),
         },
         cert_sha256=leaf.sha256,
         diagnose=file_diagnose(ctx, FILE_VERIFY),
@@ -257,7 +275,7 @@ def cert_self_signed(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
             "no client can verify whom it belongs to; clients report 'self-signed "
             "certificate' (OpenSSL error 18)."
         ),
-        values={**chain_values(ctx), "name": _name_for(ctx) or "your.host.name"},
+        values={**chain_values(ctx), "name": _name_for(ctx)},
         cert_sha256=leaf.sha256,
         diagnose=file_diagnose(ctx, "openssl x509 -noout -subject -issuer -in {path}"),
     )
@@ -284,7 +302,7 @@ def not_trusted_by_mozilla(ctx: ChainContext, settings: Settings) -> Iterable[Hi
     yield Hit(
         subject=subject_of(ctx),
         detail=f"{leaf.subject} {where_text(ctx)}: {v.detail}.",
-        values={**chain_values(ctx), "anchor": v.anchor or leaf.issuer},
+        values={**chain_values(ctx), "anchor": shell_quote(v.anchor or leaf.issuer)},
         cert_sha256=leaf.sha256,
         diagnose=file_diagnose(ctx, FILE_VERIFY),
     )
@@ -308,9 +326,9 @@ def chain_order(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
         return
     leaf = leaf_of(ctx)
     sent = {c.sha256 for c in ctx.chain}
-    expected = " then ".join(
-        c.common_name or c.subject for c in v.verified_chain if c.sha256 in sent
-    ) or (leaf.common_name or leaf.subject)
+    expected = shell_words(
+        (c.common_name or c.subject for c in v.verified_chain if c.sha256 in sent), " then "
+    ) or shell_quote(leaf.common_name or leaf.subject)
     yield Hit(
         subject=subject_of(ctx),
         detail=f"{leaf.subject} {where_text(ctx)}: {_sent(ctx)}; {v.order_problem}.",

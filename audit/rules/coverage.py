@@ -11,12 +11,16 @@ _SSH_V = "ssh -v -p {port} {userat}{address} true"
 
 
 def _values(ctx: HostContext) -> dict[str, str]:
+    """The inventory's host as template values, shell-quoted: `address`, `port`, `userat`
+    ("USER@" or nothing), `name`, and `known_host` (the host's known_hosts entry name)."""
     host = ctx.result.host
+    port = host.port or 22
     return {
         "address": shell_quote(host.address),
-        "port": str(host.port or 22),
+        "port": str(port),
         "userat": f"{shell_quote(host.user)}@" if host.user else "",
-        "name": host.name,
+        "name": shell_quote(host.name),
+        "known_host": shell_quote(f"[{host.address}]:{port}"),
     }
 
 
@@ -63,7 +67,7 @@ host_key_mismatch = rule(
     diagnose="ssh-keyscan -p {port} {address} | ssh-keygen -lf -",
     fix=(
         "Confirm the new key out of band (console, provisioning records). Only if the "
-        "change is legitimate, replace the entry: ssh-keygen -R '[{address}]:{port}' and "
+        "change is legitimate, replace the entry: ssh-keygen -R {known_host} and "
         "re-run with --accept-new-host-keys."
     ),
 )(_outcome_rule(HostOutcome.KEY_MISMATCH))
@@ -88,10 +92,12 @@ host_key_unknown = rule(
     title="Collection was incomplete on this host",
     severity=Severity.MEDIUM,
     scope=Scope.HOST,
-    diagnose="ssh -p {port} {userat}{address} 'ls -ld -- {path}'",
+    diagnose="printf '%s\\0' {path} | ssh -p {port} {userat}{address} 'xargs -0 ls -ld --'",
     fix="{fix}",
 )
 def collection_partial(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
+    """The diagnose sends the path on stdin (NUL-terminated, to xargs -0): the remote shell
+    never parses it, so quoting it once for the local shell is enough."""
     result = ctx.result
     if result.outcome is HostOutcome.FAILED:
         yield Hit(

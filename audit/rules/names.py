@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.model import CertInfo, Severity
-from audit.rules.base import ChainContext, Hit, Scope, Settings, rule, shell_quote
+from audit.rules.base import ChainContext, Hit, Scope, Settings, rule, shell_quote, shell_words
 from audit.rules.chain import chain_values, file_diagnose, leaf_of, subject_of, where_text
 from audit.trust import matches_hostname
 
@@ -23,9 +23,12 @@ _SERVED_NAMES = (
 _FILE_NAMES = "openssl x509 -noout -subject -ext subjectAltName -in {path}"
 
 
-def _covered(cert: CertInfo) -> str:
+def _covered(cert: CertInfo, quote: bool = False) -> str:
+    """The names the certificate covers, for a detail (as they are) or a fix (`quote`)."""
     names = [*cert.dns_names, *cert.ip_addresses]
-    return ", ".join(names) if names else "no names"
+    if not names:
+        return "no names"
+    return shell_words(names) if quote else ", ".join(names)
 
 
 def _legacy_cn_match(cert: CertInfo, name: str) -> bool:
@@ -78,7 +81,11 @@ def hostname_mismatch(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
             f"{_covered(leaf)}{_wildcard_hint(leaf, name)}. They fail with 'certificate is "
             f"valid for {_covered(leaf)}, not {name}'."
         ),
-        values={**chain_values(ctx), "name": shell_quote(name), "covered": _covered(leaf)},
+        values={
+            **chain_values(ctx),
+            "name": shell_quote(name),
+            "covered": _covered(leaf, quote=True),
+        },
         cert_sha256=leaf.sha256,
         diagnose=file_diagnose(ctx, _FILE_NAMES),
     )

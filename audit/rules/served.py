@@ -33,6 +33,7 @@ from audit.rules.base import (
     Scope,
     Settings,
     connect_address,
+    file_line,
     rule,
     shell_quote,
 )
@@ -200,7 +201,7 @@ def key_mismatch(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
         cert = stored.get(c.cert_file)
         if cert is None or not cert.public_key_sha256 or cert.public_key_sha256 == c.key_sha256:
             continue
-        key_where = f"{c.key_config_file} line {c.key_config_line}"
+        key_where = file_line(c.key_config_file or c.file, c.key_config_line)
         ports = sorted({x.port for x in c.listens if x.tls}) or sorted({x.port for x in c.listens})
         serving = ", ".join(str(p) for p in ports) or "no port"
         yield Hit(
@@ -218,7 +219,7 @@ def key_mismatch(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
                 "key_directive": _KEY_DIRECTIVE.get(c.server, "the key directive"),
                 "key_where": key_where,
                 "check": RELOAD.get(c.server, "the server's configuration test").split(" && ")[0],
-                "server": c.server,
+                "server": shell_quote(c.server),
             },
             cert_sha256=cert.sha256,
         )

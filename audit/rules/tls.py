@@ -19,6 +19,8 @@ from audit.rules.base import (
     shell_quote,
 )
 
+_NO_CONFIG = "the service's configuration"
+
 
 def _values(ctx: EndpointContext) -> dict[str, str]:
     p = ctx.probe
@@ -26,7 +28,7 @@ def _values(ctx: EndpointContext) -> dict[str, str]:
         "address": connect_address(p.address),
         "port": str(p.port),
         "servername": shell_quote(p.servername or ctx.expected_name or p.address),
-        "host": p.host,
+        "host": shell_quote(p.host),
     }
 
 
@@ -46,11 +48,12 @@ def _endpoint(ctx: EndpointContext) -> str:
 
 
 def _config(ctx: EndpointContext) -> str:
+    """The listener's configuration as a fix names it: "'FILE':LINE" (quoted), or prose."""
     listener = ctx.listener
     if listener is not None and listener.config_file:
         line = f":{listener.config_line}" if listener.config_line else ""
-        return listener.config_file + line
-    return "the service's configuration"
+        return shell_quote(listener.config_file) + line
+    return _NO_CONFIG
 
 
 @rule(
@@ -177,7 +180,7 @@ def tls_handshake_failed(ctx: EndpointContext, settings: Settings) -> Iterable[H
     reason = p.error or ("the server closed the connection" if closed else "no reason given")
     name = p.servername or ctx.expected_name or p.address
     hint = next(
-        (text.format(name=name) for key, text in _HINTS if key in _key(reason)),
+        (text.format(name=shell_quote(name)) for key, text in _HINTS if key in _key(reason)),
         "The server rejects this client's handshake.",
     )
     yield Hit(
@@ -228,7 +231,7 @@ def legacy_protocol(ctx: EndpointContext, settings: Settings) -> Iterable[Hit]:
         ),
         values={
             **_values(ctx),
-            "config": listener.config_file or "the service's configuration",
+            "config": shell_quote(listener.config_file) if listener.config_file else _NO_CONFIG,
             "setting": setting,
         },
     )

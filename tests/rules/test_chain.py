@@ -145,7 +145,7 @@ def test_incomplete_served_chain_texts() -> None:
     )
     assert f"-CAfile {MOZILLA_PEM}" in f.diagnose
     assert "cat leaf.crt intermediate.crt > fullchain.crt" in f.fix
-    assert "Public Intermediate CA" in f.fix
+    assert "its intermediate ('CN=Public Intermediate CA,O=certaudit test')" in f.fix
 
 
 def test_incomplete_bundle_file_says_the_file_lacks_it() -> None:
@@ -168,7 +168,8 @@ def test_incomplete_fix_uses_the_aia_url() -> None:
 def test_untrusted_names_the_root_and_the_store() -> None:
     f = _one(served(info(leaf(W().private), W().private.intermediate)), "CHAIN_UNTRUSTED")
     assert "Private Root CA" in f.detail and "Mozilla" in f.detail
-    assert "Private Root CA" in f.fix and "update-ca-certificates" in f.fix
+    assert "install its root ('CN=Private Root CA,O=certaudit test')" in f.fix
+    assert "update-ca-certificates" in f.fix
 
 
 def test_not_trusted_by_mozilla_diagnoses_against_mozilla() -> None:
@@ -179,16 +180,28 @@ def test_not_trusted_by_mozilla_diagnoses_against_mozilla() -> None:
     )
     assert f.severity is Severity.MEDIUM
     assert f"-CAfile {MOZILLA_PEM}" in f.diagnose
-    assert "OSOnly Root CA" in f.fix and "ImportEnterpriseRoots" in f.fix
+    assert f.fix.startswith("Firefox and NSS-based clients reject 'CN=OSOnly Root CA,O=certaudit")
+    assert "ImportEnterpriseRoots" in f.fix
 
 
 def test_order_names_what_was_sent() -> None:
     f = _one(served(info(leaf(), W().public.intermediate, W().private.intermediate)), "CHAIN_ORDER")
     assert f.severity is Severity.LOW
     assert "unrelated" in f.detail and "Private Intermediate CA" in f.detail
-    assert "www.example.com then Public Intermediate CA" in f.fix
+    assert "(www.example.com then 'Public Intermediate CA')" in f.fix
     g = _one(bundle(info(W().public.intermediate, leaf())), "CHAIN_ORDER")
     assert g.diagnose.startswith("openssl crl2pkcs7 -nocrl -certfile /etc/nginx/tls/fullchain.pem")
+
+
+def test_a_hostile_common_name_is_quoted_in_the_certbot_command() -> None:
+    """A CN is whatever the certificate's maker wrote: pasted, it must stay one argument."""
+    cn = "a.example;touch X;#"
+    f = _one(bundle(info(pki.issue(cn, now=NOW))), "CERT_SELF_SIGNED")
+    assert "(certbot certonly -d 'a.example;touch X;#')" in f.fix
+    f = _one(
+        bundle(info(W().private.leaf(cn, now=NOW), W().private.intermediate)), "CHAIN_UNTRUSTED"
+    )
+    assert "certbot certonly -d 'a.example;touch X;#')" in f.fix
 
 
 def test_no_mozilla_store_means_no_mozilla_finding() -> None:

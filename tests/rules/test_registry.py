@@ -23,6 +23,7 @@ from audit.model import (
     HostResult,
     IssueReason,
     KeyFile,
+    Listener,
     ProbeStatus,
     Unparseable,
 )
@@ -112,15 +113,23 @@ def _on_host(outcome: HostOutcome, **kw) -> Callable[[], Evidence]:  # type: ign
     return lambda: Evidence(hosts=[_host(outcome, **kw)])
 
 
-def _cert(trusted: bool = False, kind: str = "file", **kw) -> Callable[[], Evidence]:  # type: ignore[no-untyped-def]
+def _cert(  # type: ignore[no-untyped-def]
+    trusted: bool = False, kind: str = "file", off_path: bool = False, **kw
+) -> Callable[[], Evidence]:
     def make() -> Evidence:
         cert = info(world().public.leaf("www.example.com", now=NOW, **kw))[0]
         path = "/etc/ssl/x.pem" if kind == "file" else "10.0.0.5:443"
-        loc = CertLocation(host="web1", path=path, kind=kind, servername="www.example.com")
+        loc = CertLocation(
+            host="web1", path=path, kind=kind, index=int(off_path), servername="www.example.com"
+        )
         return Evidence(
             extra_certs=[
                 CertContext(
-                    cert=cert, location=loc, served=kind != "file", publicly_trusted=trusted
+                    cert=cert,
+                    location=loc,
+                    served=kind != "file",
+                    publicly_trusted=trusted,
+                    off_path=off_path,
                 )
             ]
         )
@@ -132,8 +141,29 @@ def _leaf(h: pki.Hierarchy | None = None, **kw) -> pki.Issued:  # type: ignore[n
     return (h or world().public).leaf("www.example.com", now=NOW, **kw)
 
 
-def _endpoint(status: ProbeStatus, **kw) -> Callable[[], Evidence]:  # type: ignore[no-untyped-def]
-    return lambda: Evidence(endpoints=[EndpointContext(probe=probe(status=status, **kw))])
+def _endpoint(  # type: ignore[no-untyped-def]
+    status: ProbeStatus, configured: bool = False, **kw
+) -> Callable[[], Evidence]:
+    """One probe; `configured`: with the listener its configuration file describes."""
+
+    def make() -> Evidence:
+        p = probe(status=status, **kw)
+        listener = Listener(
+            host=p.host,
+            address=p.address,
+            port=p.port,
+            process="nginx",
+            expects_tls=True,
+            probes=(p,),
+            config_file="/etc/nginx/sites-enabled/app",
+            config_line=12,
+            server="nginx",
+        )
+        return Evidence(
+            endpoints=[EndpointContext(probe=p, listener=listener if configured else None)]
+        )
+
+    return make
 
 
 def _both(make_chain: Callable[[], tuple], **kw) -> list[Callable[[], Evidence]]:  # type: ignore[type-arg, no-untyped-def]
@@ -152,12 +182,30 @@ def _served_case(name: str) -> Evidence:
     return test_served._evidence(make)
 
 
+def _configured_incomplete() -> Evidence:
+    """A listener that sends its leaf alone, from the file its configuration names."""
+    from tests.rules import test_served as t
+
+    leaf_only = t.M().old[:1]
+    ev = t.host(
+        certificates=t.files((t.CERT, leaf_only)),
+        listeners=(t.served_by(leaf_only),),
+        configs=(t.config(t.M().old_key),),
+    )
+    return t.fleet_evidence(list(ev.hosts), now=NOW, stores=stores())
+
+
 POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
     "CERT_EXPIRED": [
         _cert(days_before=400, days_after=-3),
         _cert(kind="listener", days_before=400, days_after=-3),
+        _cert(kind="listener", off_path=True, days_before=400, days_after=-3),
     ],
-    "CERT_EXPIRING": [_cert(days_after=5), _cert(kind="listener", days_after=20)],
+    "CERT_EXPIRING": [
+        _cert(days_after=5),
+        _cert(kind="listener", days_after=20),
+        _cert(kind="listener", off_path=True, days_after=20),
+    ],
     "CERT_NOT_YET_VALID": [_cert(days_before=-3)],
     "PRIVATE_KEY_EXPOSED": [
         lambda: Evidence(
@@ -197,6 +245,7 @@ POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
         *_both(lambda: info(_leaf())),
         lambda: served(info(_leaf(aia_url="http://ca.example.net/i.der"))),
         lambda: served(info(_leaf()), intermediates=info(W().public.intermediate)),
+        _configured_incomplete,
     ],
     "CHAIN_UNTRUSTED": _both(lambda: info(_leaf(W().private), W().private.intermediate)),
     "CERT_SELF_SIGNED": _both(lambda: info(pki.issue("www.example.com", now=NOW))),
@@ -218,13 +267,17 @@ POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
         _cert(trusted=True, days_after=800),
         _cert(kind="listener", trusted=True, days_after=800),
     ],
-    "TLS_NOT_SPOKEN": [_endpoint(ProbeStatus.PLAINTEXT, error="HTTP/1.1 400 Bad Request")],
+    "TLS_NOT_SPOKEN": [
+        _endpoint(ProbeStatus.PLAINTEXT, error="HTTP/1.1 400 Bad Request"),
+        _endpoint(ProbeStatus.PLAINTEXT, configured=True, error="HTTP/1.1 400 Bad Request"),
+    ],
     "CLIENT_CERT_REQUIRED": [
         _endpoint(ProbeStatus.CLIENT_CERT_REQUIRED, acceptable_ca_names=["CN=Client CA"])
     ],
     "TLS_HANDSHAKE_FAILED": [
         _endpoint(ProbeStatus.HANDSHAKE_FAILED, error="sslv3 alert handshake failure"),
         _endpoint(ProbeStatus.HANDSHAKE_FAILED, error="", servername=None),
+        _endpoint(ProbeStatus.HANDSHAKE_FAILED, error="tlsv1 unrecognized name"),
     ],
     "LEGACY_PROTOCOL": [lambda: _served_case("listener accepts TLS 1.1")],
     "CERT_NOT_RELOADED": [
