@@ -98,13 +98,18 @@ def test_fleet_outcomes_and_findings(lab):
 
 def test_canary_keys_never_leave_hosts(lab, tmp_path):
     recorder = Recorder()
-    audit(lab, recorder=recorder)
+    results = audit(lab, recorder=recorder)
     received = recorder.everything()
     assert len(received) > 1000  # the recorder really saw the collection output
     assert canaries(lab), "the lab planted canary keys"
     # web-server configuration naming those keys was read, and their public-key digests
     # were computed on the hosts: the keys themselves must still not have travelled
     assert b"KEYPUB " in received and b"WEB nginx " in received
+    # inline1's served nginx configuration holds its key inline (data:) and its Apache
+    # configuration a PKCS#11 URI with a PIN: both were read, only what they were arrived
+    assert b"WEB nginx " in recorder.data["inline1"] and b"WEB apache " in recorder.data["inline1"]
+    keys = {(c.server, c.key_file) for c in results["inline1"].tls_configs}
+    assert keys == {("nginx", "data:"), ("apache", "pkcs11:")}, keys
     assert_no_canary(received, lab, "bytes received over SSH")
 
     out = tmp_path / "out"

@@ -4,7 +4,9 @@ Listening sockets come from `ss -Htlnp` lines, or, where ss is missing, from the
 lines of /proc/net/tcp and /proc/net/tcp6 joined with the processes holding their inodes.
 Web-server configuration comes as directive records (remote.sh, WEB): the script reads the
 files and keeps only what matters for TLS, with file, line and the server block each
-directive is in; here the blocks become model.TlsConfig.
+directive is in; here the blocks become model.TlsConfig. An argument the host did not
+send, because it is not known to be public (an inline key, a PKCS#11 URI and its PIN...),
+arrives as a marker: "data:", "engine:", "pkcs11:", "<not a path>" or "<not sent>".
 
 Contract: every function here is total on the record shapes parse.py lets through; odd
 values (a port that is not a number, an address that does not parse) are skipped, never
@@ -211,8 +213,8 @@ def _split_hostport(text: str, default_port: int | None) -> tuple[str, int] | No
     """nginx/Apache/HAProxy address forms -> (address, port): "443", "*:443",
     "[::]:443", "10.0.0.1:8443", "10.0.0.1" (default port), "_default_:443"."""
     text = text.strip()
-    if not text or text.startswith("unix:") or "@" in text and not text.startswith("ipv"):
-        return None
+    if not text or text.startswith(("unix:", "<")) or "@" in text and not text.startswith("ipv"):
+        return None  # a socket file, or a marker the host sent in place of the argument
     if text.startswith(("ipv4@", "ipv6@")):
         text = text.split("@", 1)[1]
     if text.isdigit():

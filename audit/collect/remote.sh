@@ -1,9 +1,11 @@
 # certaudit remote collector. Read-only: it opens files for reading, writes nothing anywhere
 # (no redirection into files, no temporary files), runs no tool that takes a lock or rotates
 # a log, and sends only public data: complete certificate blocks, file metadata, listening
-# sockets, the TLS directives of web-server configuration, and for each key file that
-# configuration names the SHA-256 of the public key `openssl pkey -pubout` derives from it on
-# the host (the key itself is read by openssl here and never printed).
+# sockets, the TLS directives of web-server configuration (file paths, addresses, names and
+# keywords; any other argument, such as an inline key or a PIN, is replaced by a marker of
+# what it was), and for each key file that configuration names the SHA-256 of the public
+# key `openssl pkey -pubout` derives from it on the host (the key itself is read by openssl
+# here and never printed).
 #
 # build_script() prepends:
 #   CA_NONCE='<random>'  CA_MAXB=<max bytes per file>  CA_MAXF=<max entries per root>
@@ -48,7 +50,10 @@
 #                                                    one directive that matters for TLS, with
 #                                                    the block it is in (kind, main file, line,
 #                                                    file; \037-separated) and its arguments
-#                                                    (\037-separated, paths made absolute)
+#                                                    (\037-separated, paths made absolute; an
+#                                                    argument not known to be public is only
+#                                                    a marker: data:, engine:, pkcs11:,
+#                                                    <not a path>, <not sent>; see pub_path)
 #   KEYPUB <hexkeypath> <ok|noopenssl|unreadable|missing|notfile|failed> <sha256|-> .
 #                                                    SHA-256 of the public key derived on the
 #                                                    host from a key file a configuration names
@@ -322,6 +327,13 @@ CA_AWK_WEB='
 function web_init(  i, j, c, p) {
   ca_init()
   SQ = sprintf("%c", 39); US = sprintf("%c", 31)
+  CTL = sprintf("[%c-%c%c]", 1, 31, 127)
+  ADDR = "^[][a-z0-9.:*_%@,-]+$"
+  NAME = "^([a-z][a-z0-9+.-]*://?)?[a-z0-9_.*-]+(:[0-9]+)?$"
+  NGXLISTEN = "^(ssl|quic|http2|http3|default_server|default|proxy_protocol|deferred|bind|reuseport)$"
+  ONOFF = "^(on|off|optional|optional_no_ca|none|require)$"
+  PROTO = "^[+-]?(all|sslv2|sslv3|tlsv1|tlsv1[.][0-3])$"
+  BINDWORD = "^(ssl|crt|crt-list|ca-file)$"
   i = 1
   while (i < ARGC && ARGV[i] != "%%") { MAIN[++NMAIN] = ARGV[i]; i++ }
   for (i++; i + 1 < ARGC; i += 2 + c) {
@@ -335,7 +347,7 @@ function web_dir(f,  d) {
   return d == "" ? "/" : d
 }
 function web_abs(p, base) {
-  if (p == "" || substr(p, 1, 1) == "/" || index(p, "$") || p ~ /^[a-z]+:/) return p
+  if (p == "" || substr(p, 1, 1) == "/" || index(p, "$") || p ~ /^[A-Za-z][A-Za-z0-9+.-]*:/) return p
   if (base == "") return p
   return (base ~ /\/$/ ? base : base "/") p
 }
@@ -358,14 +370,52 @@ function web_words(s, W,  n, i, L, c, q, w, had) {
   if (w != "" || had) W[++n] = w
   return n
 }
-function web_emit(f, ln, blk, name, W, n, from,  i, a) {
+# What of a configuration argument crosses the wire. A file argument: an absolute path of
+# printable characters, else only a marker of what it was (an inline "data:" key or
+# certificate, an engine or PKCS#11 URI and its PIN, anything else). Other arguments: only
+# when they have the shape of what they are (an address, a host name, a keyword).
+function pub_path(p,  l) {
+  if (substr(p, 1, 1) == "/" && length(p) <= 4096 && p !~ CTL) return p
+  l = tolower(p)
+  if (substr(l, 1, 5) == "data:") return "data:"
+  if (substr(l, 1, 7) == "engine:") return "engine:"
+  if (substr(l, 1, 7) == "pkcs11:") return "pkcs11:"
+  return "<not a path>"
+}
+function pub_like(w, re) {
+  return (w == "" || (length(w) <= 255 && tolower(w) ~ re)) ? w : "<not sent>"
+}
+# P[2..] = the public form of the arguments W[2..n] of directive `name`; returns the count.
+function web_public(name, W, n, P,  i, re, val) {
+  if (name ~ /^(ssl_certificate|ssl_certificate_key|sslcertificatefile|sslcertificatekeyfile|sslcertificatechainfile|include|includeoptional)$/) {
+    if (n >= 2) P[2] = pub_path(W[2])
+    return n >= 2 ? 2 : n
+  }
+  val = 0
+  for (i = 2; i <= n; i++) {
+    if (val) { P[i] = pub_path(W[i]); val = 0; continue }
+    if (name == "bind") {
+      re = (i == 2) ? ADDR : BINDWORD
+      val = (i > 2 && W[i] ~ /^(crt|crt-list|ca-file)$/)
+    } else if (name == "listen" && i > 2 && srv != "haproxy") re = (srv == "nginx") ? NGXLISTEN : "^https?$"
+    else if (name ~ /^(server_name|servername|serveralias)$/) re = NAME
+    else if (name ~ /^(ssl|sslengine|ssl_verify_client|sslverifyclient)$/) re = ONOFF
+    else if (name ~ /^(ssl_protocols|sslprotocol)$/) re = PROTO
+    else re = ADDR
+    P[i] = pub_like(W[i], re)
+  }
+  return n
+}
+function web_emit(f, ln, blk, name, W, n,  i, a, P, m) {
   if (mode != "rec") return
+  split("", P)
+  m = web_public(name, W, n, P)
   a = ""
-  for (i = from; i <= n; i++) a = a (i > from ? US : "") W[i]
+  for (i = 2; i <= m; i++) a = a (i > 2 ? US : "") P[i]
   printf "WEB %s %s %d %s %s %s .\n", srv, hex(f), ln, hex(blk), hex(name), hex(a)
 }
 function web_path(kind, p) {
-  if (mode != "paths" || substr(p, 1, 1) != "/" || index(p, "$") || ((kind, p) in SEENP)) return
+  if (mode != "paths" || pub_path(p) != p || index(p, "$") || ((kind, p) in SEENP)) return
   SEENP[kind, p] = 1
   print kind " " p
 }
@@ -433,7 +483,7 @@ function ngx_stmt(f, d, c,  s, ln, n, W, name) {
   name = W[1]
   if (name == "include") {
     W[2] = web_abs(W[2], BASE)
-    web_emit(f, ln, web_block(), name, W, n, 2)
+    web_emit(f, ln, web_block(), name, W, n)
     web_include(W[2], d)
     return
   }
@@ -442,7 +492,7 @@ function ngx_stmt(f, d, c,  s, ln, n, W, name) {
       W[2] = web_abs(W[2], BASE)
       web_path(name == "ssl_certificate" ? "c" : "k", W[2])
     }
-    web_emit(f, ln, web_block(), name, W, n, 2)
+    web_emit(f, ln, web_block(), name, W, n)
   }
 }
 function apa_line(f, ln, line, d,  t, n, W, name) {
@@ -464,7 +514,7 @@ function apa_line(f, ln, line, d,  t, n, W, name) {
     SD++; STK[SD] = name; SID[SD] = ""
     if (name == "virtualhost") {
       SID[SD] = "V" US ROOTF US ln US f
-      web_emit(f, ln, SID[SD], name, W, n, 2)
+      web_emit(f, ln, SID[SD], name, W, n)
     }
     return
   }
@@ -472,7 +522,7 @@ function apa_line(f, ln, line, d,  t, n, W, name) {
   if (name == "serverroot") { BASE = W[2]; return }
   if (name == "include" || name == "includeoptional") {
     W[2] = web_abs(W[2], BASE)
-    web_emit(f, ln, web_block(), name, W, n, 2)
+    web_emit(f, ln, web_block(), name, W, n)
     web_include(W[2], d)
     return
   }
@@ -482,7 +532,7 @@ function apa_line(f, ln, line, d,  t, n, W, name) {
       web_path(name == "sslcertificatekeyfile" ? "k" : "c", W[2])
       if (name == "sslcertificatefile") web_path("k", W[2])
     }
-    web_emit(f, ln, web_block(), name, W, n, 2)
+    web_emit(f, ln, web_block(), name, W, n)
   }
 }
 function hap_line(f, ln, line, d,  t, n, W, name, i, p) {
@@ -494,7 +544,7 @@ function hap_line(f, ln, line, d,  t, n, W, name, i, p) {
   n = web_words(t, W); name = tolower(W[1])
   if (t !~ /^[ \t]/ && name ~ /^(global|defaults|frontend|backend|listen|peers|resolvers|userlist|mailers|program|http-errors|ring|cache|crt-store)$/) {
     HSEC = "F" US ROOTF US ln US f
-    web_emit(f, ln, HSEC, name, W, n, 2)
+    web_emit(f, ln, HSEC, name, W, n)
     return
   }
   if (name == "crt-base") { CRTB = W[2]; return }
@@ -507,7 +557,7 @@ function hap_line(f, ln, line, d,  t, n, W, name, i, p) {
       if (W[i] == "crt") { web_path("c", p); web_path("k", p); web_path("k", p ".key") }
     }
   }
-  web_emit(f, ln, (HSEC == "" ? "F" US ROOTF US 0 US f : HSEC), name, W, n, 2)
+  web_emit(f, ln, (HSEC == "" ? "F" US ROOTF US 0 US f : HSEC), name, W, n)
 }
 BEGIN {
   web_init()

@@ -258,3 +258,21 @@ def test_config_builder_never_raises(records: list[tuple[str, str, str, list[str
         ],
         {},
     )
+
+
+def test_markers_the_host_sent_instead_of_arguments() -> None:
+    """An inline key, an engine or PKCS#11 URI, or an argument that is not known to be
+    public arrives as a marker (remote.sh pub_path / pub_like): never a listen address, a
+    name, or a key file to check."""
+    records = [
+        directive("listen", "<not sent>", "ssl"),
+        directive("listen", "443", "ssl", "<not sent>", line=3),
+        directive("server_name", "<not sent>", "site.example.test", line=4),
+        directive("ssl_certificate", "data:", line=5),
+        directive("ssl_certificate_key", "pkcs11:", line=6),
+    ]
+    (c,), issues = build_tls_configs("h", records, {})
+    assert issues == []
+    assert [(x.address, x.port, x.tls) for x in c.listens] == [("", 443, True)]
+    assert c.server_names == ("site.example.test",)
+    assert (c.cert_file, c.key_file, c.key_check) == ("data:", "pkcs11:", "")

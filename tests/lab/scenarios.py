@@ -29,6 +29,10 @@ keymix1  nginx started with a matching pair; the key file was then replaced by a
          What is tested: the pair the configuration names, compared on the host by public-key
          digest; the running nginx still serves the pair it loaded.
 legacy1  nginx on :443 still accepting TLS 1.0 and 1.1 (LEGACY_PROTOCOL).
+inline1  healthy nginx on :443 whose key is inline in its configuration
+         (`ssl_certificate_key "data:-----BEGIN PRIVATE KEY-----..."`, over several lines),
+         and an Apache configuration (not running) naming its key by a PKCS#11 URI with a PIN:
+         both are canaries, so neither may leave the host.
 =======  ====================================================================================
 
 Every nginx is the Debian package's binary, started inside its host as
@@ -38,7 +42,8 @@ under /etc, /var/lib or /root). The lab's CA roots are every host's `trust`: `La
 the demo passes to `certaudit run --cafile`.
 
 Every private key planted is a canary: `canaries(lab)` returns each key's planted bytes and
-its DER encodings, for the test that no key byte ever leaves a host. Those encodings also
+its DER encodings, for the test that no key byte ever leaves a host; so is every PIN or
+passphrase written into a configuration (short text, secret throughout). Those encodings also
 hold public material (algorithm identifiers, the public key, which the certificate repeats),
 so do not look for every window of them: `canary_windows(lab)` gives only the windows that
 encode secret bytes, and `find_leaks(data, windows)` searches for them.
@@ -55,6 +60,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
+import secrets
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -80,6 +86,7 @@ DEFAULT_HOSTS = (
     "stale1",
     "keymix1",
     "legacy1",
+    "inline1",
 )
 #: The listener finding each host is built for (the healthy web1 must raise none).
 LISTENER_FINDINGS = {
@@ -515,6 +522,39 @@ def _legacy1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
     return spec
 
 
+def _inline1(now: dt.datetime, h: pki.Hierarchy) -> HostSpec:
+    spec = HostSpec(
+        "inline1",
+        expect="nginx :443 with its key inline in the configuration; a PKCS#11 PIN in Apache's",
+        trust=[h.root.pem],
+    )
+    cn = "inline1.example.test"
+    leaf = _leaf(h, cn, now, days_before=20, days_after=300)
+    cert = f"/etc/ssl/local/{cn}.fullchain.pem"
+    spec.files.append(File(cert, pki.pem_bundle(leaf, h.intermediate)))
+    key_pem = leaf.key_pem()
+    spec.canaries += [key_pem, *_der_forms(leaf.key)]
+    site = (
+        f"server {{\n    listen 443 ssl;\n    server_name {cn};\n    ssl_certificate {cert};\n"
+        f'    ssl_certificate_key "data:{key_pem.decode()}";\n}}\n'
+    )
+    _nginx(spec, "inline1", site.encode())
+    pin = "labpin" + secrets.token_hex(16)
+    spec.canaries.append(pin.encode())
+    spec.files.append(
+        File(
+            "/etc/apache2/apache2.conf",
+            (
+                f"<VirtualHost *:8443>\n  ServerName {cn}\n  SSLEngine on\n"
+                f"  SSLCertificateFile {cert}\n"
+                f"  SSLCertificateKeyFile pkcs11:token=lab;object={cn}?pin-value={pin}\n"
+                "</VirtualHost>\n"
+            ).encode(),
+        )
+    )
+    return spec
+
+
 def default_fleet(now: dt.datetime, hierarchy: pki.Hierarchy | None = None) -> list[HostSpec]:
     """The fleet of `make demo` (see the module docstring), relative to `now`."""
     h = hierarchy or pki.hierarchy(now, name="Lab")
@@ -531,6 +571,7 @@ def default_fleet(now: dt.datetime, hierarchy: pki.Hierarchy | None = None) -> l
         _stale1(now, h),
         _keymix1(now, h),
         _legacy1(now, h),
+        _inline1(now, h),
     ]
 
 
@@ -644,6 +685,11 @@ def _secret_ranges(der: bytes, label: bytes | None) -> list[tuple[int, int]]:
     return ranges
 
 
+def _is_text_secret(canary: bytes) -> bool:
+    """A PIN or passphrase: short printable ASCII, secret in every byte (a key is DER or PEM)."""
+    return len(canary) < 256 and canary.isascii() and canary.decode().isprintable()
+
+
 def _overlap(lo: int, hi: int, ranges: list[tuple[int, int]]) -> int:
     return sum(max(0, min(b, hi) - max(a, lo)) for a, b in ranges)
 
@@ -682,6 +728,9 @@ def canary_windows(lab: Lab | Iterable[HostSpec], size: int = 24) -> set[bytes]:
     out: set[bytes] = set()
     for canary in canaries(lab):
         m = _PEM_RE.search(canary)
+        if m is None and _is_text_secret(canary):
+            out |= _windows(canary, [(0, len(canary))], size, 4)
+            continue
         if m is None:
             out |= _windows(canary, _secret_ranges(canary, None), size, 4)
             continue
