@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from audit.model import HostOutcome, IssueReason, Severity
 from audit.rules.base import Hit, HostContext, Scope, Settings, rule, shell_quote
 
-_SSH_V = "ssh -v -p {port} {userat}{address} true"
+_SSH_V = "ssh -v -p {port} -- {userat}{address} true"
 
 
 def _values(ctx: HostContext) -> dict[str, str]:
@@ -41,7 +41,7 @@ host_unreachable = rule(
     diagnose=_SSH_V,
     fix=(
         "Check that {name} resolves and that sshd listens on port {port} "
-        "(nc -vz {address} {port}); fix the inventory address if the host moved."
+        "(nc -vz -- {address} {port}); fix the inventory address if the host moved."
     ),
 )(_outcome_rule(HostOutcome.UNREACHABLE))
 
@@ -64,7 +64,7 @@ host_key_mismatch = rule(
     title="SSH host key changed: possible interception, nothing collected",
     severity=Severity.CRITICAL,
     scope=Scope.HOST,
-    diagnose="ssh-keyscan -p {port} {address} | ssh-keygen -lf -",
+    diagnose="ssh-keyscan -p {port} -- {address} | ssh-keygen -lf -",
     fix=(
         "Confirm the new key out of band (console, provisioning records). Only if the "
         "change is legitimate, replace the entry: ssh-keygen -R {known_host} and "
@@ -78,7 +78,7 @@ host_key_unknown = rule(
     title="SSH host key not in known_hosts; host was not audited",
     severity=Severity.HIGH,
     scope=Scope.HOST,
-    diagnose="ssh-keyscan -p {port} {address} | ssh-keygen -lf -",
+    diagnose="ssh-keyscan -p {port} -- {address} | ssh-keygen -lf -",
     fix=(
         "Verify the fingerprint out of band, then add it to known_hosts, or re-run once "
         "with --accept-new-host-keys."
@@ -92,7 +92,7 @@ host_key_unknown = rule(
     title="Collection was incomplete on this host",
     severity=Severity.MEDIUM,
     scope=Scope.HOST,
-    diagnose="printf '%s\\0' {path} | ssh -p {port} {userat}{address} 'xargs -0 ls -ld --'",
+    diagnose="printf '%s\\0' {path} | ssh -p {port} -- {userat}{address} 'xargs -0 ls -ld --'",
     fix="{fix}",
 )
 def collection_partial(ctx: HostContext, settings: Settings) -> Iterable[Hit]:

@@ -62,7 +62,7 @@ def _wildcard_hint(cert: CertInfo, name: str) -> str:
         "Reissue the certificate with {name} among its SANs (certbot certonly --expand "
         "-d <current names> -d {name}), deploy it and reload; or send clients to a name it "
         "covers ({covered}). If it should already cover {name}, check that {name} resolves "
-        "to this server (dig +short {name})."
+        "to this server (dig +short -q {name})."
     ),
 )
 def hostname_mismatch(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
