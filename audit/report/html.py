@@ -194,13 +194,16 @@ def timeline(uses: Sequence[view.CertUse]) -> dict[str, Any]:
 
 
 def _host_view(
-    i: int, r: HostResult, findings: Sequence[Finding], now: datetime, anchors: dict[str, str]
+    r: HostResult, own: Sequence[Finding], now: datetime, anchors: dict[str, str]
 ) -> dict[str, Any]:
-    own = [f for f in findings if f.host == r.host.name]
     worst = max((f.severity for f in own), key=lambda s: s.rank, default=None)
-    certs: list[tuple[CertInfo, CertLocation, float]] = [
-        (c, loc, view.days_left(c, now)) for c, loc in view.host_locations(r)
-    ]
+    certs: list[tuple[CertInfo, CertLocation, float]] = []
+    not_deployed = 0  # trust-store roots and archived generations: counted, listed once
+    for c, loc in view.host_locations(r):
+        if loc.kind.deployed:
+            certs.append((c, loc, view.days_left(c, now)))
+        else:
+            not_deployed += 1
     probes = [(li, p) for li in r.listeners for p in li.probes]
     bare = [li for li in r.listeners if not li.probes]
     return {
@@ -209,6 +212,7 @@ def _host_view(
         "findings": own,
         "worst": worst,
         "certs": certs,
+        "not_deployed": not_deployed,
         "probes": probes,
         "bare_listeners": bare,
         "counts": view.severity_counts(own),
@@ -241,7 +245,10 @@ def context(result: AuditResult, previous: AuditResult | None = None) -> dict[st
     for rank, f in enumerate(result.findings, 1):
         if f.cert_sha256:
             cert_findings.setdefault(f.cert_sha256, []).append((rank, f))
-    hosts = [_host_view(i, r, result.findings, now, anchors) for i, r in enumerate(result.hosts)]
+    by_host: dict[str, list[Finding]] = {}
+    for f in result.findings:
+        by_host.setdefault(f.host, []).append(f)
+    hosts = [_host_view(r, by_host.get(r.host.name, []), now, anchors) for r in result.hosts]
     outcome_counts = Counter(r.outcome.value for r in result.hosts)
     return {
         "result": result,
