@@ -4,7 +4,9 @@ run-level errors a cron job must see as one clear line."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,11 +15,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from audit.collect.hostkeys import KnownHosts
+from audit.collect.listeners import Prober
 from audit.collect.ssh import SshOptions, audit_host
-from audit.model import Host, HostOutcome
+from audit.model import Host, HostOutcome, HostResult, IssueReason
+from tests import pki
 
 
 class Peer:
@@ -195,3 +200,144 @@ def test_bracketed_port_entries_match_only_their_port(tmp_path):
     assert known.known_keys("192.0.2.5", "192.0.2.5", 2222)
     assert not known.known_keys("192.0.2.5", "192.0.2.5", 22)
     assert not known.known_keys("192.0.2.5", "192.0.2.5", None)
+
+
+# --- a real SSH server that fails during the session --------------------------------------
+
+CUT_CERTS = [pki.issue(f"cut{i}.example.test", now=pki.utcnow()) for i in range(3)]
+
+
+def _pem_record(path: str, der: bytes) -> bytes:
+    return f"PEM {path.encode().hex()} 0 CERTIFICATE {base64.b64encode(der).decode()} .\n".encode()
+
+
+class _EndsAtOnce(asyncssh.SSHServerSession):  # type: ignore[type-arg]
+    """A session whose command ends as soon as it starts, as `/bin/false -c ...` does."""
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:  # type: ignore[type-arg]
+        self.chan = chan
+
+    def exec_requested(self, command: str) -> bool:
+        return True
+
+    def session_started(self) -> None:
+        self.chan.exit(1)
+
+
+class _Server(asyncssh.SSHServer):
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def session_requested(self) -> object:
+        return False if self.mode == "refuse" else _EndsAtOnce()
+
+
+def _cut_after_two_records(mode: str):  # type: ignore[no-untyped-def]
+    """Reads the script, prints the frame's start, two whole records and half a third, then
+    ends the connection: "abort" drops TCP, "disconnect" sends an SSH disconnect with a
+    reason, "close" the plain disconnect of an application closing its end."""
+
+    async def handler(process: asyncssh.SSHServerProcess) -> None:  # type: ignore[type-arg]
+        script = await process.stdin.read()
+        nonce = re.search(rb"CA_NONCE='([0-9a-f]+)'", script)
+        assert nonce is not None
+        records = _pem_record("/etc/ssl/a.pem", CUT_CERTS[0].der) + _pem_record(
+            "/etc/ssl/b.pem", CUT_CERTS[1].der
+        )
+        start = b"BEGIN-" + nonce.group(1) + b"\n"
+        if mode == "complete":
+            process.stdout.write(start + records + b"END-" + nonce.group(1) + b" 2\n")
+            process.exit(0)
+            return
+        process.stdout.write(start + records + _pem_record("/etc/ssl/c.pem", CUT_CERTS[2].der)[:40])
+        await process.stdout.drain()
+        await asyncio.sleep(0.2)
+        conn = process.channel.get_connection()
+        if mode == "abort":
+            conn.abort()
+        elif mode == "disconnect":
+            conn.disconnect(asyncssh.DISC_SERVICE_NOT_AVAILABLE, "going down for maintenance")
+        else:
+            conn.close()
+
+    return handler
+
+
+def _audit_fake(tmp_path: Path, mode: str, prober: Prober | None = None) -> HostResult:
+    """Audit one host served by an in-process asyncssh server that fails in `mode`."""
+
+    async def scenario() -> HostResult:
+        host_key = asyncssh.generate_private_key("ssh-ed25519")
+        client_key = asyncssh.generate_private_key("ssh-ed25519")
+        client_key.write_private_key(str(tmp_path / "client_key"))
+        authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode())
+        extra: dict[str, object] = {}
+        if mode in ("abort", "disconnect", "close", "complete"):
+            extra["process_factory"] = _cut_after_two_records(mode)
+        server = await asyncssh.create_server(
+            lambda: _Server(mode),
+            "127.0.0.1",
+            0,
+            server_host_keys=[host_key],
+            authorized_client_keys=authorized,
+            encoding=None,
+            **extra,  # type: ignore[arg-type]
+        )
+        port = server.sockets[0].getsockname()[1]
+        known = tmp_path / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{port} {host_key.export_public_key().decode()}")
+        host = Host(
+            "fake", "127.0.0.1", port=port, user="audit", key_file=str(tmp_path / "client_key")
+        )
+        try:
+            options = SshOptions(ssh_config=[], connect_timeout=5, host_timeout=10)
+            return await audit_host(host, options, KnownHosts.load(known), prober=prober)
+        finally:
+            server.close()
+
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "mode, words",
+    [
+        ("abort", "the connection was lost"),
+        ("disconnect", "going down for maintenance"),
+        ("close", "the host closed the connection"),
+    ],
+)
+def test_a_connection_cut_mid_output_keeps_the_records_that_arrived(tmp_path, mode, words):
+    result = _audit_fake(tmp_path, mode)
+    assert result.outcome is HostOutcome.PARTIAL, result.detail
+    assert sorted(c.location.path for c in result.certificates) == [
+        "/etc/ssl/a.pem",
+        "/etc/ssl/b.pem",
+    ]
+    truncated = [i.detail for i in result.issues if i.reason is IssueReason.TRUNCATED]
+    assert any("before the END line" in d for d in truncated), truncated
+    assert any(words in d for d in truncated), truncated
+
+
+def test_a_session_that_ends_before_the_script_is_sent_is_a_stated_failure(tmp_path):
+    for attempt in range(5):
+        result = _audit_fake(tmp_path, "closed")
+        assert result.outcome is HostOutcome.FAILED, (attempt, result.detail)
+        assert "no usable output" in result.detail, (attempt, result.detail)
+        assert "before the script was sent" in result.detail, (attempt, result.detail)
+
+
+def test_a_refused_session_channel_is_a_stated_failure(tmp_path):
+    result = _audit_fake(tmp_path, "refuse")
+    assert result.outcome is HostOutcome.FAILED, result.detail
+    assert "logged in" in result.detail and "refused" in result.detail, result.detail
+
+
+def test_a_connection_lost_while_probing_keeps_the_collection(tmp_path):
+    async def prober(*args: object) -> object:
+        raise asyncssh.ConnectionLost("Connection lost")
+
+    result = _audit_fake(tmp_path, "complete", prober)  # type: ignore[arg-type]
+    assert result.outcome is HostOutcome.PARTIAL, result.detail
+    assert len(result.certificates) == 2
+    truncated = [i.detail for i in result.issues if i.reason is IssueReason.TRUNCATED]
+    assert truncated == ["the connection was lost: Connection lost"]

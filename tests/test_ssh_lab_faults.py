@@ -4,6 +4,10 @@ available, a remote command that hangs."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +19,7 @@ from audit.collect.ssh import SshOptions
 from audit.inventory import load_inventory
 from audit.model import HostOutcome, HostResult, IssueReason
 from audit.runner import FleetOptions, Observer, audit_fleet
+from tests import pki
 from tests.lab.netlab import File, HostSpec
 
 pytestmark = pytest.mark.lab
@@ -199,6 +204,89 @@ def test_false_login_shell_is_a_stated_failure(make_lab):
         assert results["fine"].outcome is HostOutcome.OK
         assert results["noshell"].outcome is HostOutcome.FAILED
         assert "no usable output" in results["noshell"].detail
+
+
+def test_false_login_shell_is_a_stated_failure_every_time(make_lab):
+    # /bin/false may close the session before or after the script is written to stdin
+    with make_lab([HostSpec("noshell", login_shell="/bin/false")]) as lab:
+        for attempt in range(20):
+            result = _audit(lab, Path(lab.known_hosts))["noshell"]
+            assert result.outcome is HostOutcome.FAILED, (attempt, result.detail)
+            assert "no usable output" in result.detail, (attempt, result.detail)
+
+
+def _kill_sessions(lab, name: str) -> list[int]:
+    """SIGKILL the sshd processes serving connections to `name` (every sshd below its
+    listener), as a crash or a reboot would end them; the listener stays."""
+    sshd = lab.hosts[name].sshd
+    assert sshd is not None
+    children: dict[int, list[tuple[int, str]]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append((int(stat.parent.name), comm))
+    killed, todo = [], [sshd.pid]
+    while todo:
+        for pid, comm in children.get(todo.pop(), []):
+            if comm.startswith("sshd"):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                todo.append(pid)
+    return killed
+
+
+def test_a_session_killed_mid_output_keeps_the_certificates_received_before_the_cut(make_lab):
+    now = pki.utcnow()
+    planted = {
+        f"/etc/ssl/cut/c{i}.pem": pki.issue(f"cut{i}.example.test", now=now) for i in range(40)
+    }
+    # The walk of /etc/ssl (the first root) streams out; the walk of /etc/letsencrypt stalls,
+    # saying so in /root/stalled, as a stat on a dead network mount would.
+    stall = (
+        b"#!/bin/sh\n"
+        b'case "$1" in /etc/letsencrypt*) : > /root/stalled; exec sleep 296 ;; esac\n'
+        b'exec /usr/bin/find "$@"\n'
+    )
+    spec = HostSpec(
+        "cut",
+        files=[
+            *(File(path, issued.pem) for path, issued in planted.items()),
+            File("/etc/letsencrypt/live/x/cert.pem", planted["/etc/ssl/cut/c0.pem"].pem),
+            File("/opt/bin/find", stall, 0o755),
+            File("/root/.bashrc", b"PATH=/opt/bin:$PATH; export PATH\n"),
+        ],
+    )
+    with make_lab([spec]) as lab:
+        stalled = lab.host_root("cut") / "root" / "stalled"
+        killed: list[int] = []
+
+        def cut_when_stalled() -> None:
+            deadline = time.monotonic() + 25
+            while not stalled.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            killed.extend(_kill_sessions(lab, "cut"))
+
+        cutter = threading.Thread(target=cut_when_stalled, daemon=True)
+        cutter.start()
+        result = _audit(lab, Path(lab.known_hosts), host_timeout=40.0)["cut"]
+        cutter.join(30)
+        assert stalled.exists() and killed, "the collection never stalled, or no sshd to kill"
+        assert result.outcome is HostOutcome.PARTIAL, result.detail
+        reasons = {i.reason for i in result.issues}
+        assert IssueReason.TRUNCATED in reasons and IssueReason.TIMEOUT not in reasons
+        assert any("connection was lost" in i.detail for i in result.issues), result.issues
+        received = {c.location.path for c in result.certificates} & set(planted)
+        assert received, "no certificate received before the cut was kept"
+        for found in result.certificates:
+            if found.location.path in planted:
+                assert (
+                    found.cert.sha256
+                    == hashlib.sha256(planted[found.location.path].der).hexdigest()
+                )
 
 
 def test_hashed_known_hosts_entries_are_honoured(make_lab, tmp_path):

@@ -85,6 +85,12 @@ def _safe_config(options: SshOptions) -> SafeConfig:
     return options.safe_config
 
 
+TRANSPORT_ERRORS = (asyncssh.Error, OSError)
+"""What an SSH session can end in once logged in: ConnectionLost and DisconnectError (the
+peer or the network went away), ChannelOpenError (no session), BrokenPipeError (a channel
+already closed) and socket errors. Each becomes a stated outcome, never an exception."""
+
+
 @dataclass
 class _Transcript:
     stdout: bytearray = field(default_factory=bytearray)
@@ -92,6 +98,10 @@ class _Transcript:
     capped: bool = False
     exit_status: int | None = None
     nonce: str = ""
+    unsent: bool = False
+    """The session had already ended when the script was written to its stdin."""
+    cut: str = ""
+    """Why the session ended before the command exited (a transport error), or ""."""
 
 
 def _parse(host: Host, transcript: _Transcript) -> Collected:
@@ -112,6 +122,13 @@ class _Client(asyncssh.SSHClient):
         self.known = known
         self.verdict: str | None = None
         self.offered: str = ""
+        self.closed = False
+        self.lost: Exception | None = None
+        """Why the connection ended; None also when the host closed it cleanly."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.lost = exc
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -180,6 +197,22 @@ def _unreachable_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _cut_reason(exc: BaseException) -> str:
+    """What a transport error during a logged-in session means, in words."""
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        return f"the host refused to open a session: {exc.reason}"
+    if isinstance(exc, asyncssh.ConnectionLost):
+        return f"the connection was lost: {exc.reason}"
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"the host disconnected: {exc.reason}"
+    if isinstance(exc, BrokenPipeError):
+        return "the session channel closed"
+    if isinstance(exc, OSError):
+        name = errno.errorcode.get(exc.errno or 0, "")
+        return f"the connection failed: {exc.strerror or exc}" + (f" ({name})" if name else "")
+    return f"SSH error: {type(exc).__name__}: {exc}"
+
+
 async def _drain(
     stream: asyncssh.SSHReader[bytes],
     sink: bytearray,
@@ -216,28 +249,62 @@ async def _run_script(
     transcript: _Transcript,
     hook: OutputHook | None,
 ) -> None:
-    process = await conn.create_process(command, encoding=None)
+    """Run `command` with `script` on its stdin, filling `transcript`. A transport error
+    ends it early with `transcript.cut` saying why; what arrived before stays."""
     try:
-        process.stdin.write(script)
-        process.stdin.write_eof()
-        budget = [options.max_output_bytes]
-        try:
-            await asyncio.gather(
-                _drain(process.stdout, transcript.stdout, "stdout", host, budget, hook),
-                _drain(process.stderr, transcript.stderr, "stderr", host, budget, hook),
-            )
-        except _Capped:
-            transcript.capped = True
-            return
-        await process.wait_closed()
-        transcript.exit_status = process.exit_status
+        process = await conn.create_process(command, encoding=None)
+    except TRANSPORT_ERRORS as exc:
+        transcript.cut = _cut_reason(exc)
+        return
+    try:
+        await _exchange(process, script, host, options, transcript, hook)
+    except TRANSPORT_ERRORS as exc:
+        transcript.cut = _cut_reason(exc)
     finally:
         if transcript.exit_status is None:
-            # Deadline or cap. Many sshd builds ignore the "signal" request for plain
+            # Deadline, cap or cut. Many sshd builds ignore the "signal" request for plain
             # sessions; the remote timeout(1) (see COMMAND) is what really bounds the script.
             with contextlib.suppress(Exception):
                 process.send_signal("KILL")
             process.close()
+
+
+async def _exchange(
+    process: asyncssh.SSHClientProcess[bytes],
+    script: bytes,
+    host: str,
+    options: SshOptions,
+    transcript: _Transcript,
+    hook: OutputHook | None,
+) -> None:
+    try:
+        process.stdin.write(script)
+        process.stdin.write_eof()
+    except BrokenPipeError:  # the session already ended (a login shell of /bin/false)
+        transcript.unsent = True
+    budget = [options.max_output_bytes]
+    readers = [
+        asyncio.ensure_future(
+            _drain(process.stdout, transcript.stdout, "stdout", host, budget, hook)
+        ),
+        asyncio.ensure_future(
+            _drain(process.stderr, transcript.stderr, "stderr", host, budget, hook)
+        ),
+    ]
+    try:
+        await asyncio.gather(*readers)
+    except _Capped:
+        transcript.capped = True
+        return
+    finally:  # one reader failed or the deadline hit: stop the other one too
+        for reader in readers:
+            reader.cancel()
+        await asyncio.wait(readers)
+        for reader in readers:
+            if not reader.cancelled():
+                reader.exception()  # already raised above, or None
+    await process.wait_closed()
+    transcript.exit_status = process.exit_status
 
 
 def channel_opener(conn: asyncssh.SSHClientConnection) -> ChannelOpener:
@@ -365,110 +432,204 @@ async def audit_host(
 ) -> HostResult:
     """Connect, collect, parse, then (with a `prober`) probe every listener the collection
     found through the same connection, all inside the host's deadline. Always returns a
-    HostResult with a stated outcome."""
+    HostResult with a stated outcome; what arrived before a deadline or a dropped
+    connection is kept."""
     if options.safe_config is None:
         with with_safe_config(options) as safe:
             return await audit_host(host, safe, known, hook, now, prober)
-    clock = now or (lambda: datetime.now(UTC))
-    started = clock()
-    t0 = time.monotonic()
-    timings: list[tuple[str, str]] = []
-    client = _Client(known)
-    connected = False
-    transcript = _Transcript()
-    issues: list[CollectionIssue] = []
-    result: HostResult | None = None
-    stack: list[asyncssh.SSHClientConnection] = []  # jump connections, closed last
+    run = _HostRun(host, options, known, hook, now or (lambda: datetime.now(UTC)))
     try:
         async with asyncio.timeout(options.host_timeout):
-            opened = await _connect(host, options, known, client)
-            if isinstance(opened, HostResult):
-                return replace(opened, started_at=started, finished_at=clock())
-            conn, jumps = opened
-            stack.extend(reversed(jumps))
-            t1 = time.monotonic()
-            timings.append(("ssh_connect_ms", f"{(t1 - t0) * 1000:.0f}"))
-            async with conn:
-                connected = True
-
-                async def collect(template: str) -> Collected:
-                    transcript.nonce = new_nonce()
-                    script = build_script(
-                        nonce=transcript.nonce,
-                        extra_paths=host.cert_paths,
-                        max_file_bytes=options.max_file_bytes,
-                    )
-                    command = template.format(limit=_remaining(options, t0))
-                    await _run_script(conn, command, script, host.name, options, transcript, hook)
-                    return _parse(host, transcript)
-
-                collected = await collect(BECOME_COMMAND if host.become else COMMAND)
-                if host.become and _needs_privilege_fallback(transcript, collected):
-                    issues.append(
-                        CollectionIssue(
-                            host.name,
-                            "sudo -n",
-                            IssueReason.PRIVILEGE_UNAVAILABLE,
-                            _last_line(transcript.stderr),
-                        )
-                    )
-                    transcript = _Transcript()
-                    collected = await collect(COMMAND)
-                result = _result(host, collected, issues, transcript, started, clock())
-                t2 = time.monotonic()
-                timings.append(("collect_ms", f"{(t2 - t1) * 1000:.0f}"))
-                result = replace(result, facts=result.facts + tuple(timings))
-                if prober is not None and result.outcome.audited:
-                    plans = plan_listeners(
-                        host, collected.sockets, collected.tls_configs, collected.certificates
-                    )
-                    budget = options.host_timeout - (t2 - t0) - 1.0
-                    report = await prober(host, plans, channel_opener(conn), budget)
-                    all_issues = result.issues + report.issues
-                    outcome = HostOutcome.PARTIAL if all_issues else result.outcome
-                    result = replace(
-                        result,
-                        outcome=outcome,
-                        listeners=report.listeners,
-                        issues=all_issues,
-                        facts=result.facts + report.facts,
-                        finished_at=clock(),
-                    )
-    except TimeoutError:
-        # The overall deadline hit mid-collection: keep what arrived, flag it.
-        issues.append(
-            CollectionIssue(
-                host.name,
-                "(collection)",
-                IssueReason.TIMEOUT,
-                f"host deadline of {options.host_timeout:g}s reached",
-            )
-        )
-        if result is not None:
-            return replace(
-                result, issues=result.issues + tuple(issues[-1:]), outcome=HostOutcome.PARTIAL
-            )
-        if not transcript.stdout:
-            return HostResult(
-                host,
-                HostOutcome.FAILED if connected else HostOutcome.UNREACHABLE,
-                (
-                    f"logged in, but the collection gave no output within the host deadline "
-                    f"of {options.host_timeout:g}s"
-                    if connected
-                    else f"no answer within the host deadline of {options.host_timeout:g}s"
-                ),
-                started,
-                clock(),
-                issues=tuple(issues),
-            )
-        # Cut off by the deadline (exit_status stays None): the parser reports TRUNCATED.
-        return _result(host, _parse(host, transcript), issues, transcript, started, clock())
+            return await run.run(prober)
+    except TimeoutError:  # before TRANSPORT_ERRORS: TimeoutError is an OSError
+        return run.deadline_result()
+    except TRANSPORT_ERRORS as exc:
+        return run.cut_result(exc)
     finally:
-        for jump in stack:
+        for jump in run.jumps:
             jump.close()
-    assert result is not None
-    return result
+
+
+class _HostRun:
+    """One host's audit in progress, holding what has arrived so that every way it can
+    end (done, deadline, connection cut) keeps it."""
+
+    def __init__(
+        self,
+        host: Host,
+        options: SshOptions,
+        known: KnownHosts,
+        hook: OutputHook | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.host = host
+        self.options = options
+        self.known = known
+        self.hook = hook
+        self.clock = clock
+        self.started = clock()
+        self.t0 = time.monotonic()
+        self.client = _Client(known)
+        self.connected = False
+        self.transcript = _Transcript()
+        self.issues: list[CollectionIssue] = []
+        self.timings: list[tuple[str, str]] = []
+        self.result: HostResult | None = None
+        self.jumps: list[asyncssh.SSHClientConnection] = []
+        """Jump connections, closed last (innermost first)."""
+
+    async def run(self, prober: Prober | None) -> HostResult:
+        opened = await _connect(self.host, self.options, self.known, self.client)
+        if isinstance(opened, HostResult):
+            return replace(opened, started_at=self.started, finished_at=self.clock())
+        conn, jumps = opened
+        self.jumps.extend(reversed(jumps))
+        t1 = time.monotonic()
+        self.timings.append(("ssh_connect_ms", f"{(t1 - self.t0) * 1000:.0f}"))
+        async with conn:
+            self.connected = True
+            collected = await self._collect(conn)
+            result = _result(
+                self.host, collected, self.issues, self.transcript, self.started, self.clock()
+            )
+            t2 = time.monotonic()
+            self.timings.append(("collect_ms", f"{(t2 - t1) * 1000:.0f}"))
+            self.result = replace(result, facts=result.facts + tuple(self.timings))
+            if prober is not None and self.result.outcome.audited and not self.transcript.cut:
+                await self._probe(conn, collected, prober, t2)
+        assert self.result is not None
+        return self.result
+
+    async def _collect(self, conn: asyncssh.SSHClientConnection) -> Collected:
+        collected = await self._collect_once(conn, BECOME_COMMAND if self.host.become else COMMAND)
+        if (
+            self.host.become
+            and not self.transcript.cut
+            and _needs_privilege_fallback(self.transcript, collected)
+        ):
+            self.issues.append(
+                CollectionIssue(
+                    self.host.name,
+                    "sudo -n",
+                    IssueReason.PRIVILEGE_UNAVAILABLE,
+                    _last_line(self.transcript.stderr),
+                )
+            )
+            self.transcript = _Transcript()
+            collected = await self._collect_once(conn, COMMAND)
+        return collected
+
+    async def _collect_once(self, conn: asyncssh.SSHClientConnection, template: str) -> Collected:
+        transcript = self.transcript
+        transcript.nonce = new_nonce()
+        script = build_script(
+            nonce=transcript.nonce,
+            extra_paths=self.host.cert_paths,
+            max_file_bytes=self.options.max_file_bytes,
+        )
+        command = template.format(limit=_remaining(self.options, self.t0))
+        await _run_script(
+            conn, command, script, self.host.name, self.options, transcript, self.hook
+        )
+        ended_early = transcript.exit_status is None and not transcript.capped
+        if ended_early and not transcript.cut and self.client.closed:  # streams just ended
+            lost = self.client.lost
+            transcript.cut = _cut_reason(lost) if lost else "the host closed the connection"
+        collected = _parse(self.host, transcript)
+        if transcript.cut and not collected.complete:
+            self.issues.append(
+                CollectionIssue(
+                    self.host.name, "(collection)", IssueReason.TRUNCATED, transcript.cut
+                )
+            )
+        return collected
+
+    async def _probe(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        collected: Collected,
+        prober: Prober,
+        t2: float,
+    ) -> None:
+        assert self.result is not None
+        plans = plan_listeners(
+            self.host, collected.sockets, collected.tls_configs, collected.certificates
+        )
+        budget = self.options.host_timeout - (t2 - self.t0) - 1.0
+        report = await prober(self.host, plans, channel_opener(conn), budget)
+        all_issues = self.result.issues + report.issues
+        self.result = replace(
+            self.result,
+            outcome=HostOutcome.PARTIAL if all_issues else self.result.outcome,
+            listeners=report.listeners,
+            issues=all_issues,
+            facts=self.result.facts + report.facts,
+            finished_at=self.clock(),
+        )
+
+    def _with_issue(self, issue: CollectionIssue) -> HostResult:
+        """The result so far (collection done) with one more issue."""
+        assert self.result is not None
+        audited = self.result.outcome.audited
+        return replace(
+            self.result,
+            issues=self.result.issues + (issue,),
+            outcome=HostOutcome.PARTIAL if audited else self.result.outcome,
+            finished_at=self.clock(),
+        )
+
+    def deadline_result(self) -> HostResult:
+        """The overall deadline hit: keep what arrived, flag it."""
+        timeout = self.options.host_timeout
+        issue = CollectionIssue(
+            self.host.name,
+            "(collection)",
+            IssueReason.TIMEOUT,
+            f"host deadline of {timeout:g}s reached",
+        )
+        if self.result is not None:
+            return self._with_issue(issue)
+        if not self.transcript.stdout:
+            detail = (
+                "logged in, but the collection gave no output within the host deadline "
+                f"of {timeout:g}s"
+                if self.connected
+                else f"no answer within the host deadline of {timeout:g}s"
+            )
+            outcome = HostOutcome.FAILED if self.connected else HostOutcome.UNREACHABLE
+            issues = (*self.issues, issue)
+            return HostResult(self.host, outcome, detail, self.started, self.clock(), issues=issues)
+        # Cut off by the deadline (exit_status stays None): the parser reports TRUNCATED.
+        return _result(
+            self.host,
+            _parse(self.host, self.transcript),
+            [*self.issues, issue],
+            self.transcript,
+            self.started,
+            self.clock(),
+        )
+
+    def cut_result(self, exc: BaseException) -> HostResult:
+        """A transport error outside the collection's own handling (while probing, say):
+        keep what arrived, flag it."""
+        reason = _cut_reason(exc)
+        if self.result is not None:
+            issue = CollectionIssue(self.host.name, "(session)", IssueReason.TRUNCATED, reason)
+            return self._with_issue(issue)
+        if not self.connected:
+            return HostResult(
+                self.host, HostOutcome.UNREACHABLE, reason, self.started, self.clock()
+            )
+        self.transcript.cut = self.transcript.cut or reason
+        issue = CollectionIssue(self.host.name, "(collection)", IssueReason.TRUNCATED, reason)
+        return _result(
+            self.host,
+            _parse(self.host, self.transcript),
+            [*self.issues, issue],
+            self.transcript,
+            self.started,
+            self.clock(),
+        )
 
 
 def _remaining(options: SshOptions, t0: float) -> int:
@@ -483,6 +644,21 @@ def _last_line(data: bytearray) -> str:
     return lines[-1][:200] if lines else ""
 
 
+def _failure_detail(transcript: _Transcript) -> str:
+    """Why a logged-in collection gave nothing usable."""
+    if transcript.cut:
+        return f"logged in, but the collection gave no usable output: {transcript.cut}"
+    detail = "the collection script produced no usable output"
+    if transcript.stderr.strip():
+        detail += f": {_last_line(transcript.stderr)}"
+    if transcript.unsent:
+        status = transcript.exit_status
+        detail += "; the session ended before the script was sent" + (
+            f" (exit status {status})" if status is not None else ""
+        )
+    return detail
+
+
 def _result(
     host: Host,
     collected: Collected,
@@ -495,9 +671,7 @@ def _result(
     nothing = not collected.complete and not collected.certificates and not collected.key_files
     if nothing:
         outcome = HostOutcome.FAILED
-        detail = "the collection script produced no usable output" + (
-            f": {_last_line(transcript.stderr)}" if transcript.stderr.strip() else ""
-        )
+        detail = _failure_detail(transcript)
     else:
         outcome = HostOutcome.PARTIAL if (all_issues or not collected.complete) else HostOutcome.OK
         detail = ""
