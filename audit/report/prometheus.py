@@ -5,7 +5,11 @@ dashboards and alerts work on this file: `x509_cert_not_after`, `x509_cert_not_b
 `x509_cert_expired` with `serial_number` (decimal), `subject_{C,ST,L,O,OU,CN}`,
 `issuer_{C,ST,L,O,OU,CN}`, `filename` and `filepath`, plus our own `host`, `kind`
 ("file", "listener", ...) and `servername` (the SNI name, for served certificates).
-`x509_read_errors` counts, per audited host, files that could not be read or parsed.
+`x509_read_errors` counts, per audited host, files that could not be read or parsed;
+`x509_cert_error{host,filepath,filename,reason}` is 1 for each of them (the exporter's
+per-certificate error series, which its CertificateError alert reads); `x509_source_up`
+says per host whether the source could be read at all, and `x509_source_errors_total`
+counts a host's unreadable sources in the run.
 
 certaudit's own series: `certaudit_findings{id,severity}`, `certaudit_host_up{host}`
 (1 audited, 0 not), `certaudit_run_timestamp_seconds`, `certaudit_run_duration_seconds`,
@@ -142,6 +146,24 @@ def _certificate_families(uses: Sequence[view.CertUse], now: datetime) -> list[s
     return lines
 
 
+def _cert_errors(result: AuditResult) -> list[tuple[Labels, float]]:
+    """One series per unparseable certificate and per unreadable path, labelled as the
+    exporter labels its certificate errors (filepath, filename) plus host and reason."""
+    out: list[tuple[Labels, float]] = []
+    for r in result.hosts:
+        places = [(u.path, "unparseable") for u in r.unparseable]
+        places += [(i.path, i.reason.value) for i in r.issues]
+        for path, reason in places:
+            labels = {
+                "filename": posixpath.basename(path),
+                "filepath": path,
+                "host": r.host.name,
+                "reason": reason,
+            }
+            out.append((tuple(sorted(labels.items())), 1.0))
+    return out
+
+
 def _run_families(result: AuditResult, distinct: int) -> list[str]:
     """Per-host read errors and coverage, findings by ID and severity, and the run itself."""
     read_errors = [
@@ -155,6 +177,24 @@ def _run_families(result: AuditResult, distinct: int) -> list[str]:
         "x509_read_errors",
         "gauge",
         "Certificate files that could not be read or parsed, per audited host.",
+        read_errors,
+    )
+    lines += _family(
+        "x509_cert_error",
+        "gauge",
+        "1 for each certificate file or path that could not be read or decoded.",
+        _cert_errors(result),
+    )
+    lines += _family(
+        "x509_source_up",
+        "gauge",
+        "1 if the host's certificates could be read in the last run, 0 if not.",
+        (((("host", r.host.name),), 1.0 if r.outcome.audited else 0.0) for r in result.hosts),
+    )
+    lines += _family(
+        "x509_source_errors_total",
+        "counter",
+        "Unreadable or undecodable sources on the host in the last run.",
         read_errors,
     )
     lines += _family(

@@ -46,7 +46,8 @@ def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
             continue
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ")
-            assert name == current and kind == "gauge"
+            # counters are exactly the *_total families, as Prometheus naming requires
+            assert name == current and kind == ("counter" if name.endswith("_total") else "gauge")
             typed.add(name)
             continue
         m = SERIES.match(line)
@@ -177,3 +178,38 @@ def test_trust_store_roots_do_not_feed_expiry_alerts(sample: sample_module.Sampl
         for labels, _ in series["x509_cert_expired"]
         if labels["filepath"] == "/etc/ssl/certs/ca-certificates.crt"
     ]
+
+
+# The alert rules x509-certificate-exporter's Helm chart ships (prometheusrule.yaml, with
+# the chart's default values), as the metric names and labels they read. An operator who
+# points those rules at our textfile must get the same alerts.
+EXPORTER_RULES = {
+    "X509ExporterReadErrors": ("delta(x509_read_errors[15m]) > 0", set()),
+    "CertificateError": ("x509_cert_error > 0", {"filepath"}),
+    "CertificateRenewal": (
+        "((x509_cert_not_after - time()) / 86400) < 28",
+        {"subject_CN", "filepath"},
+    ),
+    "CertificateExpiration": (
+        "((x509_cert_not_after - time()) / 86400) < 14",
+        {"subject_CN", "filepath"},
+    ),
+}
+
+
+def test_the_exporters_alert_rules_find_their_metrics_and_labels() -> None:
+    from audit.model import IssueReason
+
+    base = sample_module.build().result
+    families = parse(render_metrics(base).decode("utf-8"))
+    for alert, (expr, labels) in EXPORTER_RULES.items():
+        (metric,) = re.findall(r"x509_[a-z_]+", expr)
+        assert families.get(metric), f"{alert}: no {metric} series"
+        for series_labels, _ in families[metric]:
+            assert labels <= set(series_labels), (alert, metric, series_labels)
+    bad = {lab["filepath"] for lab, _ in families["x509_cert_error"]}
+    expected = {u.path for r in base.hosts for u in r.unparseable}
+    expected |= {i.path for r in base.hosts for i in r.issues}
+    assert bad == expected and any(i.reason in IssueReason for r in base.hosts for i in r.issues)
+    up = {lab["host"]: v for lab, v in families["x509_source_up"]}
+    assert up == {r.host.name: float(r.outcome.audited) for r in base.hosts}
