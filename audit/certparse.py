@@ -375,6 +375,9 @@ def parse_bytes(data: bytes) -> list[ParsedItem]:
 def _parse_bytes(data: bytes) -> list[ParsedItem]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    length = _der_length(data)
+    if length is not None and length <= len(data):  # DER (whose names may hold any text)
+        return _parse_der(data)
     if b"-----BEGIN" in data:
         return _parse_pem(data)
     if data[:1] == b"\x30":

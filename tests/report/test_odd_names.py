@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 from typer.testing import CliRunner
@@ -101,6 +101,8 @@ _BASE = pki.issue("fuzz.example", now=pki.utcnow())
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=st.lists(name_values, min_size=1, max_size=3))
+@example(values=[(0x0C, b"-----BEGIN")])  # a DER certificate is not PEM for naming a marker
+@example(values=[(0x14, "Müller".encode("latin-1")), (0x1E, b"\x00")])
 def test_any_name_encoding_parses_and_renders(values: list[tuple[int, bytes]]) -> None:
     items = parse_bytes(_cert_named(_BASE, values))
     assert len(items) == 1
