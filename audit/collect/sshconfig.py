@@ -8,8 +8,8 @@ to asyncssh. In a copy
 
 * a `Match` line with an `exec` condition (negated or not) becomes `Match !all`: its block
   never applies, and no command runs to decide it;
-* ProxyCommand, LocalCommand, PermitLocalCommand, KnownHostsCommand, PKCS11Provider and
-  SecurityKeyProvider lines are blank (asyncssh ignores some of these today; blanking them
+* ProxyCommand, LocalCommand, PermitLocalCommand, KnownHostsCommand, PKCS11Provider,
+  SecurityKeyProvider, SendEnv, SetEnv, ForwardAgent and ForwardX11 lines are blank (asyncssh ignores some of these today; blanking them
   keeps a later asyncssh from acting on them);
 * an Include line names the copies of the files it matched (found as asyncssh finds them);
 * a line that cannot be split into words is blank (asyncssh would give up on the file).
@@ -40,9 +40,15 @@ REFUSED = {
         "KnownHostsCommand",
         "PKCS11Provider",
         "SecurityKeyProvider",
+        "SendEnv",
+        "SetEnv",
+        "ForwardAgent",
+        "ForwardX11",
     )
 }
-"""Options that run a command or load a library on the audit machine, by lower-case name."""
+"""Options that run a command or load a library on the audit machine, send the auditor's
+environment to the audited hosts, or forward the auditor's agent or display, by
+lower-case name."""
 
 NEVER_MATCHES = "Match !all"
 """What a `Match ... exec ...` line becomes: a condition asyncssh decides without running

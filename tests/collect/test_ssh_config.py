@@ -115,6 +115,9 @@ def test_refused_lines_are_warned_with_file_and_line(tmp_path):
         "  User nobody\n"
         "Host *\n"
         "  ConnectTimeout 5\n"
+        "  SendEnv AWS_SECRET_ACCESS_KEY\n"
+        "  SetEnv TOKEN=x\n"
+        "  ForwardAgent yes\n"
     )
     warnings = _warnings(tmp_path, SshOptions(ssh_config=[str(config)]))
     expected = [
@@ -125,6 +128,9 @@ def test_refused_lines_are_warned_with_file_and_line(tmp_path):
         (6, "KnownHostsCommand"),
         (7, "PKCS11Provider"),
         (8, "Match exec"),
+        (12, "SendEnv"),
+        (13, "SetEnv"),
+        (14, "ForwardAgent"),
     ]
     for line, option in expected:
         assert any(w.startswith(f"{config}:{line}: ") and option in w for w in warnings), (
