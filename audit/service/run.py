@@ -130,6 +130,9 @@ def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
     for path in settings.identities:
         if not path.is_file():
             raise ConfigError(f"--identity {path}: no such file")
+    for path in settings.ssh_config or ():
+        if str(path) != "/dev/null" and not os.access(path, os.R_OK):
+            raise ConfigError(f"--ssh-config {path}: no such file, or not readable")
     options = FleetOptions(
         ssh=SshOptions(
             connect_timeout=settings.connect_timeout,
