@@ -204,7 +204,7 @@ _PROTOCOLS_FIX = {
     severity=Severity.MEDIUM,
     scope=Scope.ENDPOINT,
     diagnose=(
-        "echo | openssl s_client -connect {address}:{port} -servername {servername} -tls1_1 "
+        "echo | openssl s_client -connect {address}:{port} -servername {servername} {version} "
         "-cipher 'DEFAULT:@SECLEVEL=0' 2>&1 | grep -E '^ *(Protocol|Cipher) *:'"
     ),
     fix=(
@@ -214,27 +214,45 @@ _PROTOCOLS_FIX = {
 )
 def legacy_protocol(ctx: EndpointContext, settings: Settings) -> Iterable[Hit]:
     listener = ctx.listener
-    if listener is None or not listener.legacy_protocol:
+    best = ctx.probe.protocol if ctx.probe.protocol in LEGACY else None
+    also = listener.legacy_protocol if listener is not None else None
+    if not best and not also:
         return
-    if not listener.probes or ctx.probe != listener.probes[0]:
+    if listener is not None and listener.probes and ctx.probe != listener.probes[0]:
         return  # one finding per listener, on its first probe
-    server = listener.server or ""
+    server = listener.server or "" if listener is not None else ""
     setting = _PROTOCOLS_FIX.get(
         server, "nginx: ssl_protocols TLSv1.2 TLSv1.3; Apache: SSLProtocol -all +TLSv1.2 +TLSv1.3"
     )
+    config = listener.config_file if listener is not None else None
+    if best:  # a client offering TLS 1.3 got TLS 1.0/1.1: that is all the server speaks
+        detail = (
+            f"{_endpoint(ctx)} accepts only {_LEGACY_NAMES[best]}: a client offering TLS 1.3 "
+            f"and 1.2 negotiated {best}. Clients with today's defaults (OpenSSL 3, browsers, "
+            "Java 17, Go) refuse to connect at all."
+        )
+    else:
+        detail = (
+            f"{_endpoint(ctx)} completed a handshake offering nothing newer than TLS 1.1: it "
+            f"negotiated {also}. Clients that downgrade, or old clients, get a protocol with "
+            "known weaknesses (BEAST, SHA-1 and MD5 in the handshake)."
+        )
     yield Hit(
         subject=_subject(ctx),
-        detail=(
-            f"{_endpoint(ctx)} completed a handshake offering nothing newer than TLS 1.1: it "
-            f"negotiated {listener.legacy_protocol}. Clients that downgrade, or old clients, "
-            "get a protocol with known weaknesses (BEAST, SHA-1 and MD5 in the handshake)."
-        ),
+        detail=detail,
+        severity=Severity.HIGH if best else None,
         values={
             **_values(ctx),
-            "config": shell_quote(listener.config_file) if listener.config_file else _NO_CONFIG,
+            "config": shell_quote(config) if config else _NO_CONFIG,
             "setting": setting,
+            "version": "-tls1" if (best or also) == "TLSv1" else "-tls1_1",
         },
     )
+
+
+LEGACY = ("TLSv1", "TLSv1.1")
+"""Protocol names (as Python's ssl reports them) of TLS 1.0 and 1.1."""
+_LEGACY_NAMES = {"TLSv1": "TLS 1.0", "TLSv1.1": "TLS 1.1"}
 
 
 RULES = (tls_not_spoken, client_cert_required, tls_handshake_failed, legacy_protocol)

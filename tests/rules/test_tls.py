@@ -120,3 +120,35 @@ def test_handshake_failure_carries_the_alert_and_a_hint() -> None:
     assert "TLSV1_UNRECOGNIZED_NAME" in f.detail
     assert "no certificate for this SNI name" in f.fix and "www.example.com" in f.fix
     assert f.diagnose.endswith("-brief </dev/null")
+
+
+def _legacy(negotiated: str, legacy_probe: str | None) -> list:  # type: ignore[type-arg]
+    from dataclasses import replace
+
+    p = replace(probe(), protocol=negotiated)
+    listener = Listener(
+        host="web1", address="10.0.0.5", port=443, probes=(p,), legacy_protocol=legacy_probe
+    )
+    return run(Evidence(endpoints=[EndpointContext(probe=p, listener=listener)]), tls.RULES)
+
+
+@pytest.mark.parametrize(
+    ("negotiated", "legacy_probe", "severity", "says", "flag"),
+    [
+        ("TLSv1", "TLSv1", Severity.HIGH, "accepts only TLS 1.0", "-tls1 "),
+        ("TLSv1.1", "TLSv1.1", Severity.HIGH, "accepts only TLS 1.1", "-tls1_1 "),
+        ("TLSv1", None, Severity.HIGH, "accepts only TLS 1.0", "-tls1 "),  # `check`: no 2nd probe
+        ("TLSv1.3", "TLSv1.1", Severity.MEDIUM, "offering nothing newer", "-tls1_1 "),
+        ("TLSv1.2", "TLSv1", Severity.MEDIUM, "offering nothing newer", "-tls1 "),
+    ],
+)
+def test_legacy_only_is_high_and_also_accepts_is_medium(
+    negotiated: str, legacy_probe: str | None, severity: Severity, says: str, flag: str
+) -> None:
+    (f,) = _legacy(negotiated, legacy_probe)
+    assert f.id == "LEGACY_PROTOCOL" and f.severity is severity
+    assert says in f.detail and flag in f.diagnose
+
+
+def test_a_modern_only_listener_raises_no_legacy_finding() -> None:
+    assert _legacy("TLSv1.3", None) == []
