@@ -288,6 +288,7 @@ def build_tls_configs(
             if (config.key_file, config.key_check) in seen_issue:
                 continue
             seen_issue.add((config.key_file, config.key_check))
+            found = digests.get(config.key_file)
             reason, text = {
                 "unreadable": (IssueReason.PERMISSION_DENIED, "is not readable"),
                 "missing": (IssueReason.READ_ERROR, "does not exist"),
@@ -295,7 +296,12 @@ def build_tls_configs(
                     IssueReason.READ_ERROR,
                     "gives no public key to openssl (encrypted, or not a private key)",
                 ),
-            }[config.key_check]
+                "notfile": (
+                    IssueReason.READ_ERROR,
+                    "is not a regular file (a folder, a special or pseudo-filesystem file; "
+                    "never opened)",
+                ),
+            }["notfile" if found and found.status == "notfile" else config.key_check]
             issues.append(
                 CollectionIssue(
                     host,

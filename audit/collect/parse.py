@@ -433,6 +433,12 @@ def _root(state: _State, path: bytes, tag: bytes, how: bytes) -> None:
         state.issue(shown, IssueReason.UNSUPPORTED, "pseudo-filesystem path; not scanned")
     elif how == b"relative":
         state.issue(shown, IssueReason.UNSUPPORTED, "not an absolute path; not scanned")
+    elif how == b"notfile":
+        detail = (
+            "a web-server configuration names it as a certificate file, but it is not a "
+            "regular file (a folder, a special or pseudo-filesystem file); not read"
+        )
+        state.issue(shown, IssueReason.UNSUPPORTED, detail)
     elif how not in (b"scan", b"missing"):
         raise _Malformed("root state")
 

@@ -28,7 +28,10 @@
 #   FACT <hexkey> <hexvalue> .
 #   UNSUP <hexdetail> .                              a tool or feature is missing
 #   BUNDLE <hexpath> .                               a system CA bundle exists
-#   ROOT <hexpath> <d|x> <scan|missing|skipped|broken|relative> .
+#   ROOT <hexpath> <d|x|c> <scan|missing|skipped|broken|relative|notfile> .
+#                                                    notfile: a certificate file a
+#                                                    configuration names (c) is not a regular
+#                                                    file; it was not opened
 #   LINK <hexlink> <hextarget> <f|d> .               a symlink whose target is a regular file
 #                                                    (f) or a symlinked root directory (d)
 #   PEM <hexpath> <n> <label> <base64> .             n-th certificate block of a file
@@ -57,12 +60,18 @@
 #   KEYPUB <hexkeypath> <ok|noopenssl|unreadable|missing|notfile|failed> <sha256|-> .
 #                                                    SHA-256 of the public key derived on the
 #                                                    host from a key file a configuration names
+#                                                    (notfile: not a regular file, not opened)
 #
 # Web-server configuration is read, never run: main files are the 'n' (nginx), 'a' (Apache)
-# and 'h' (HAProxy) arguments plus the -c/-f files of running servers; `include` patterns
-# are expanded here by the shell's own globbing (nothing is evaluated) and the expansion is
-# handed to awk, which reads each file with getline. Certificate files a configuration names
-# outside the scan roots are walked too (ROOT tag c).
+# and 'h' (HAProxy) arguments plus the -c/-f files of running servers that run as root or a
+# web-server account from the server's own binary in a system folder (ca_trusted; any other
+# process is only named, in FACT ignored_servers); `include` patterns are expanded here by
+# the shell's own globbing (nothing is evaluated) and the expansion is handed to awk, which
+# reads each file with getline. Certificate files a configuration names outside the scan
+# roots are read too (ROOT tag c), never a folder. Every file a configuration names is
+# opened only when its canonical path is a regular file outside /proc, /sys and /dev
+# (ca_regular), and each read of one has a deadline of CA_FTO seconds where timeout(1)
+# exists (FACT file_deadline). Key digests come last, after every certificate.
 
 # shellcheck disable=SC2016,SC2089,SC2090,SC2153  # awk and handler texts are literal; CA_* come first
 CA_AWK_LIB='
@@ -619,9 +628,22 @@ $1 == "N" { n += $2; if (n > max + 0) { printf "TOOMANY %s %d .\n", hr, max; exi
 '
 CA_AWK_FRAME='BEGIN { print "BEGIN-" n } { print; c++ } END { print "END-" n " " c + 0 }'
 
-# Shell functions shared by the handlers (prepended to their text).
+# Shell functions shared by the handlers (prepended to their text) and the main script.
+# ca_tmo SECONDS CMD...: CMD under timeout(1) where the host has it (CA_TMO says which form),
+# in this shell's process group; SECONDS "-" means no deadline. ca_run CMD...: CMD under
+# the deadline of the walk (CA_WTMO, set for files a configuration names).
 CA_SH_LIB='
 set -f
+ca_tmo() {
+  ca_s=$1; shift
+  case $ca_s:$CA_TMO in
+  -:*|*:) "$@" ;;
+  *:fg) timeout --foreground "$ca_s" "$@" ;;
+  *:t) timeout -t "$ca_s" "$@" ;;
+  *) timeout "$ca_s" "$@" ;;
+  esac
+}
+ca_run() { ca_tmo "${CA_WTMO:--}" "$@"; }
 ca_one() { awk "$CA_AWK_LIB$CA_AWK_ONE" "$1" "$2"; }
 ca_key() {
   if [ -n "$CA_LS" ]; then ls -ld -- "$2" | awk -v kind="$1" "$CA_AWK_LIB$CA_AWK_KEY" "$2"
@@ -631,18 +653,18 @@ ca_key() {
 ca_der() {
   CA_DK=
   [ -n "$CA_DERSNIFF" ] || return 0
-  h=$(od -An -v -tx1 -N 24 "$1") || return 0
+  h=$(ca_run od -An -v -tx1 -N 24 "$1") || return 0
   r=$(awk -v h="$h" "$CA_AWK_LIB$CA_AWK_DERSNIFF")
   case $r in
   cert\ *|p7\ *)
     set -- "$1" $r
-    t=$(head -c "$(($3 + 1))" "$1" | wc -c | tr -d " ")
+    t=$(ca_run head -c "$(($3 + 1))" "$1" | wc -c | tr -d " ")
     tr=0; [ "${t:-0}" -gt "$3" ] && tr=1
     if [ -n "$CA_B64" ]; then
-      head -c "$3" "$1" | base64 | tr -d "\n" |
+      ca_run head -c "$3" "$1" | base64 | tr -d "\n" |
         awk -v kind="$2" -v enc=b64 -v trail="$tr" "$CA_AWK_LIB$CA_AWK_DEROUT" "$1"
     else
-      head -c "$3" "$1" | od -An -v -tx1 | tr -d " \n" |
+      ca_run head -c "$3" "$1" | od -An -v -tx1 | tr -d " \n" |
         awk -v kind="$2" -v enc=hex -v trail="$tr" "$CA_AWK_LIB$CA_AWK_DEROUT" "$1"
     fi ;;
   key\ *|enc\ *) CA_DK=der-key ;;
@@ -693,9 +715,9 @@ CA_H_FILE='
 while [ "$#" -gt 0 ]; do
   k=$#; [ "$k" -gt 64 ] && k=64
   printf "N %s\n" "$k" || exit 0
-  cls=$(awk -v lim="$k" -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_CLS" "$@")
+  cls=$(ca_run awk -v lim="$k" -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_CLS" "$@")
   case $cls in
-  *[cy]*) awk -v lim="$k" -v maxb="$CA_MAXB" -v cls="$cls" "$CA_AWK_LIB$CA_AWK_PEM" "$@" ;;
+  *[cy]*) ca_run awk -v lim="$k" -v maxb="$CA_MAXB" -v cls="$cls" "$CA_AWK_LIB$CA_AWK_PEM" "$@" ;;
   esac
   j=0
   while [ "$j" -lt "$k" ]; do
@@ -728,6 +750,9 @@ exit 0
 
 ca_have() { [ -n "$(command -v "$1")" ]; }
 
+# ca_tmo and ca_run for the main script too (the library's own fixed text).
+eval "$CA_SH_LIB"
+
 ca_unsup() { awk "$CA_AWK_LIB$CA_AWK_EACH" UNSUP "$@"; }
 
 ca_facts() {
@@ -741,7 +766,7 @@ ca_facts() {
     os "$(uname -s)" os_id "$os_id" uid "$(id -u)" user "$(id -un)" \
     shell "${sh_exe:-unknown}" find "${find_exe:-unknown}" \
     find_exec_plus "$CA_EXECPLUS" encoding "$CA_ENC" \
-    max_file_bytes "$CA_MAXB" max_files_per_root "$CA_MAXF"
+    max_file_bytes "$CA_MAXB" max_files_per_root "$CA_MAXF" file_deadline "${CA_TMO:+$CA_FTO}"
 }
 
 ca_caps() {
@@ -754,12 +779,21 @@ ca_caps() {
   done
   ca_have ls || { missing="$missing ls"; CA_LS=; }
   if ca_have base64; then CA_B64=1; else CA_ENC=hex; fi
+  # Reads of files a configuration names get a deadline of CA_FTO seconds each where
+  # timeout(1) exists (GNU: --foreground keeps the command in this process group; old
+  # busybox: -t).
+  CA_TMO=; CA_WTMO=
+  if ! ca_have timeout; then :
+  elif timeout --foreground 9 true 2>/dev/null; then CA_TMO=fg
+  elif timeout 9 true 2>/dev/null; then CA_TMO=plain
+  elif timeout -t 9 true 2>/dev/null; then CA_TMO=t
+  fi
   if [ -n "$CA_FIND" ]; then
     # Old busybox builds lack "-exec {} +"; fall back to one handler per file.
     if ! probe=$(find /dev/null -prune -exec true {} + 2>&1); then CA_T=";"; CA_EXECPLUS=no; fi
     : "$probe"
   fi
-  export CA_B64 CA_DERSNIFF CA_RL CA_LS
+  export CA_B64 CA_DERSNIFF CA_RL CA_LS CA_TMO CA_WTMO
   # shellcheck disable=SC2086
   [ -z "$missing" ] || ca_unsup $missing
 }
@@ -842,10 +876,46 @@ ca_listen() {
   return 0
 }
 
-# Main configuration files of running servers (nginx -c, haproxy -f, httpd/apache2 -f),
-# appended to CA_WEBMAIN as "<server> <path>" lines. /proc is only read.
+# Whether the server process /proc/PID ($1, comm $2) may name configuration for root to
+# read: every uid of its Uid: line is root's or a web-server account's (CA_SVC_UIDS), and its
+# executable is that server's binary in a system folder, owned by root and writable by no
+# one else (folder included). An unprivileged user's own "nginx" names nothing.
+ca_trusted() {
+  ca_u=$(awk '$1 == "Uid:" { print $2, $3, $4, $5; exit }' "$1/status" 2>/dev/null)
+  [ -n "$ca_u" ] || return 1
+  for ca_x in $ca_u; do
+    case " $CA_SVC_UIDS " in *" $ca_x "*) ;; *) return 1 ;; esac
+  done
+  ca_e=$(readlink "$1/exe" 2>/dev/null) || return 1
+  ca_e=${ca_e% (deleted)}
+  case $2:$ca_e in
+  nginx:/usr/sbin/nginx | nginx:/usr/bin/nginx | nginx:/usr/local/sbin/nginx) ;;
+  nginx:/usr/local/bin/nginx | nginx:/usr/local/nginx/sbin/nginx) ;;
+  haproxy:/usr/sbin/haproxy | haproxy:/usr/bin/haproxy) ;;
+  haproxy:/usr/local/sbin/haproxy | haproxy:/usr/local/bin/haproxy) ;;
+  apache2:/usr/sbin/apache2 | httpd:/usr/sbin/httpd | httpd:/usr/bin/httpd) ;;
+  httpd:/usr/local/apache2/bin/httpd | httpd:/usr/local/sbin/httpd) ;;
+  *) return 1 ;;
+  esac
+  ca_rootonly "$ca_e" && ca_rootonly "${ca_e%/*}"
+}
+
+# Whether $1 is owned by root and writable by neither its group nor others.
+ca_rootonly() {
+  [ -n "$CA_LS" ] || return 1
+  ls -ldn "$1" 2>/dev/null |
+    awk 'NR == 1 && $3 == "0" && substr($1, 6, 1) != "w" && substr($1, 9, 1) != "w" { ok = 1 }
+      END { exit !ok }'
+}
+
+# Main configuration files of running servers (nginx -c, haproxy -f, httpd/apache2 -f) that
+# ca_trusted accepts, appended to CA_WEBMAIN as "<server> <path>" lines; the others are
+# named in the fact ignored_servers. /proc is only read.
 ca_procconf() {
-  ca_have tr || return 0
+  ca_have tr && [ -n "$CA_RL" ] || return 0
+  CA_SVC_UIDS="0$(awk -F: '$1 ~ /^(www-data|nginx|apache|httpd|haproxy|www|http|wwwrun)$/ {
+    printf " %s", $3 }' /etc/passwd 2>/dev/null)"
+  ignored=
   set +f
   for c in /proc/[0-9]*/comm; do
     set -f
@@ -861,41 +931,65 @@ ca_procconf() {
     [ -r "$d/cmdline" ] || continue
     args=$(tr '\000' '\n' 2>/dev/null <"$d/cmdline") || continue
     oifs=$IFS; IFS=$CA_NL
-    # shellcheck disable=SC2086,SC2013  # IFS is a newline here: one argument per line
-    for conf in $(awk "$CA_AWK_ARGV" $args); do
+    # shellcheck disable=SC2086  # IFS is a newline here: one argument per line
+    confs=$(awk "$CA_AWK_ARGV" $args)
+    IFS=$oifs
+    [ -n "$confs" ] || continue
+    if ! ca_trusted "$d" "$comm"; then ignored="$ignored $comm:${d#/proc/}"; continue; fi
+    IFS=$CA_NL
+    for conf in $confs; do
       case $conf in /*) CA_WEBMAIN="$CA_WEBMAIN$srv $conf$CA_NL" ;; esac
     done
     IFS=$oifs
   done
   set -f
+  [ -z "$ignored" ] || awk "$CA_AWK_LIB$CA_AWK_PAIRS" FACT ignored_servers "${ignored# }"
+}
+
+# Whether the file $1 that a configuration names may be opened: its canonical path (CA_REG)
+# lies outside /proc, /sys and /dev and is a regular file, not a FIFO, a device, a socket
+# or a folder. Nothing is opened to find out.
+ca_regular() {
+  CA_REG=
+  case $1 in /*) ;; *) return 1 ;; esac
+  ca_t=$1
+  if [ -n "$CA_RL" ]; then
+    ca_t=$(readlink -f "$1" 2>/dev/null; echo x); ca_t=${ca_t%x}; ca_t=${ca_t%"$CA_NL"}
+  elif [ -L "$1" ]; then
+    return 1
+  fi
+  case $ca_t in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|"") return 1 ;; esac
+  [ -f "$ca_t" ] && [ ! -p "$ca_t" ] && [ ! -c "$ca_t" ] && [ ! -b "$ca_t" ] &&
+    [ ! -S "$ca_t" ] || return 1
+  CA_REG=$ca_t
 }
 
 # One traversal of a server's main configuration file. Include patterns are expanded by the
 # shell's globbing alone, a few rounds deep, then awk prints the records (and, for the
-# shell, the certificate and key paths named, into CA_WEBPATHS).
+# shell, the certificate and key paths named, into CA_WEBPATHS). Each awk run has a deadline.
 ca_small() {
   [ -z "$CA_FIND" ] || [ -z "$(find "$1" -prune -size +"$CA_MAXB"c 2>/dev/null)" ]
 }
 
 ca_web() {
   srv=$1; main=$2
-  case $main in /proc/*|/sys/*|/dev/*) return 0 ;; esac
-  [ -f "$main" ] || return 0
-  if ! ca_small "$main"; then awk "$CA_AWK_LIB$CA_AWK_EACH" BIG "$main"; return 0; fi
+  ca_regular "$main" || return 0
+  if ! ca_small "$CA_REG"; then awk "$CA_AWK_LIB$CA_AWK_EACH" BIG "$main"; return 0; fi
   oifs=$IFS; IFS=$CA_NL
   set -- "$main" "%%"
   rounds=0
   while [ "$rounds" -lt 6 ]; do
     rounds=$((rounds + 1))
-    new=$(awk -v mode=inc -v srv="$srv" -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_WEB" "$@")
+    new=$(ca_tmo "$CA_FTO" awk -v mode=inc -v srv="$srv" -v maxb="$CA_MAXB" \
+      "$CA_AWK_LIB$CA_AWK_WEB" "$@")
     [ -n "$new" ] || break
     for pat in $new; do
       ok=
       set +f
       for f in $pat; do
-        case $f in /proc/*|/sys/*|/dev/*|*"$CA_NL"*) continue ;; esac
-        [ -f "$f" ] || continue
-        if ca_small "$f"; then ok="$ok$f$CA_NL"; else awk "$CA_AWK_LIB$CA_AWK_EACH" BIG "$f"; fi
+        case $f in *"$CA_NL"*) continue ;; esac
+        ca_regular "$f" || continue
+        if ca_small "$CA_REG"; then ok="$ok$f$CA_NL"; else awk "$CA_AWK_LIB$CA_AWK_EACH" BIG "$f"; fi
       done
       set -f
       n=0
@@ -904,14 +998,16 @@ ca_web() {
       for f in $ok; do set -- "$@" "$f"; done
     done
   done
-  awk -v mode=rec -v srv="$srv" -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_WEB" "$@"
-  CA_WEBPATHS="$CA_WEBPATHS$(awk -v mode=paths -v srv="$srv" -v maxb="$CA_MAXB" \
-    "$CA_AWK_LIB$CA_AWK_WEB" "$@")$CA_NL"
+  ca_tmo "$CA_FTO" awk -v mode=rec -v srv="$srv" -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_WEB" "$@"
+  CA_WEBPATHS="$CA_WEBPATHS$(ca_tmo "$CA_FTO" awk -v mode=paths -v srv="$srv" \
+    -v maxb="$CA_MAXB" "$CA_AWK_LIB$CA_AWK_WEB" "$@")$CA_NL"
   IFS=$oifs
 }
 
 # For each key file a configuration names: the SHA-256 of the public key openssl derives
-# from it here. Only that digest is printed; the key stays on the host.
+# from it here. Only that digest is printed; the key stays on the host. Runs after every
+# certificate is collected; a path that is not a regular file is never opened (notfile), one
+# over the size cap is not read (BIG), and each openssl run has a deadline.
 ca_keypubs() {
   ossl=
   ca_have openssl && ossl=1
@@ -921,12 +1017,13 @@ ca_keypubs() {
     case $l in "k /"*) k=${l#k } ;; *) continue ;; esac
     d=-
     if [ ! -e "$k" ]; then st=missing
-    elif [ ! -f "$k" ]; then st=notfile
-    elif [ ! -r "$k" ]; then st=unreadable
+    elif ! ca_regular "$k"; then st=notfile
+    elif [ ! -r "$CA_REG" ]; then st=unreadable
     elif [ -z "$ossl" ]; then st=noopenssl
+    elif ! ca_small "$CA_REG"; then st=failed; awk "$CA_AWK_LIB$CA_AWK_EACH" BIG "$k"
     else
-      d=$(openssl pkey -in "$k" -passin pass: -pubout -outform DER 2>/dev/null </dev/null |
-        openssl dgst -sha256 2>/dev/null)
+      d=$(ca_tmo "$CA_FTO" openssl pkey -in "$CA_REG" -passin pass: -pubout -outform DER \
+        2>/dev/null </dev/null | openssl dgst -sha256 2>/dev/null)
       d=${d##*[ =]}
       st=ok
       case $d in "" | e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855)
@@ -976,7 +1073,6 @@ ca_main() {
       case $l in "c /"*) set -- "$@" "c${l#c }" ;; esac
     done
     IFS=$oifs
-    ca_keypubs
   fi
   set -- "$@" "--"
   for c in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
@@ -1002,18 +1098,29 @@ ca_main() {
     tag=${a%"${a#?}"}
     case $tag in d|x|c) ;; *) continue ;; esac
     ca_resolve "${a#?}"
+    CA_WTMO=
     if [ "$tag" = c ]; then
-      # a certificate file a configuration names: walked unless a root already covers it
-      [ -n "$CA_SCAN" ] || continue
-      ca_inside "${CA_SCAN%/}" && continue
+      # a certificate file a configuration names: read (with a deadline) unless a root
+      # already covers it; a folder, a special file or a pseudo-filesystem path is a
+      # file that is not one (notfile), never walked or opened
+      [ -n "$CA_SCAN" ] || [ "$CA_STATE" = skipped ] || continue
+      [ -n "$CA_SCAN" ] && ca_inside "${CA_SCAN%/}" && continue
+      if [ -z "$CA_SCAN" ] || ! ca_regular "$CA_SCAN"; then
+        awk "$CA_AWK_LIB$CA_AWK_ROOT" "${a#?}" c notfile
+        continue
+      fi
       CA_ROOTS_NL="$CA_ROOTS_NL${CA_SCAN%/}/$CA_NL"
       export CA_ROOTS_NL
+      CA_WTMO=${CA_TMO:+$CA_FTO}
     fi
+    export CA_WTMO
     awk "$CA_AWK_LIB$CA_AWK_ROOT" "${a#?}" "$tag" "$CA_STATE"
     [ -n "$CA_SCAN" ] || continue
     [ -z "$CA_LT" ] || awk "$CA_AWK_LIB$CA_AWK_LINK" "${a#?}" "$CA_SCAN" "$CA_LT"
     [ -n "$CA_FIND" ] && ca_scan "$CA_SCAN"
   done
+  CA_WTMO=
+  [ -z "$CA_LISTEN" ] || ca_keypubs
   return 0
 }
 
@@ -1022,6 +1129,7 @@ IFS='
  	'
 CA_NL='
 '
+CA_FTO=10
 LC_ALL=C
 PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 unset BASH_ENV ENV CDPATH

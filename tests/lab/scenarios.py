@@ -49,7 +49,9 @@ so do not look for every window of them: `canary_windows(lab)` gives only the wi
 encode secret bytes, and `find_leaks(data, windows)` searches for them.
 
 `sample_files(now)` is a small fixed set of certificates and keys for hosts that must hold
-the same files (e.g. a quiet and a noisy host compared).
+the same files (e.g. a quiet and a noisy host compared). `hostile_host(now)` is a host where
+an unprivileged user runs fake servers named nginx whose configuration names FIFOs,
+/proc/kmsg, /dev/zero and / (not in the default fleet).
 """
 
 from __future__ import annotations
@@ -573,6 +575,125 @@ def default_fleet(now: dt.datetime, hierarchy: pki.Hierarchy | None = None) -> l
         _legacy1(now, h),
         _inline1(now, h),
     ]
+
+
+# --------------------------------------------------------------------- a hostile host
+
+#: An unprivileged account on `hostile_host`, and the service account its web server uses.
+MALLORY_UID = 1777
+WWW_DATA_UID = 33
+MALLORY_HOME = "/home/mallory"
+#: FIFOs mallory's fake server creates and watches: it writes `<name>.opened` in her home
+#: the moment anything opens one of them for reading.
+HOSTILE_FIFOS = ("fifo.pem", "fifo.conf")
+#: Paths mallory's configuration names as certificate, key and include files.
+HOSTILE_PATHS = (
+    f"{MALLORY_HOME}/fifo.pem",
+    f"{MALLORY_HOME}/kmsg.key",
+    "/proc/kmsg",
+    "/proc/self/environ",
+    "/dev/zero",
+    "/",
+)
+FAKE_SERVER = f"""# A harmless server that calls itself nginx: it listens, never answers, and tells
+# on anyone who opens the FIFOs it creates. argv: PORT [-c CONFIG].
+import os, socket, sys, threading
+home = {MALLORY_HOME!r}
+
+def watch(name):
+    while True:
+        fd = os.open(os.path.join(home, name), os.O_WRONLY)
+        with open(os.path.join(home, name + ".opened"), "w") as out:
+            out.write("opened")
+        os.close(fd)
+
+if os.getuid() == {MALLORY_UID}:
+    for name in {HOSTILE_FIFOS!r}:
+        path = os.path.join(home, name)
+        if not os.path.exists(path):
+            os.mkfifo(path, 0o644)
+        threading.Thread(target=watch, args=(name,), daemon=True).start()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen()
+while True:
+    s.accept()[0].close()
+"""
+
+
+def _mallory_config() -> bytes:
+    """mallory's nginx configuration: every trap as a certificate, key or include file, and
+    a forged TLS server block for the host."""
+    traps = "".join(
+        f"server {{ listen 8{i}43 ssl; ssl_certificate {p}; ssl_certificate_key {p}; }}\n"
+        for i, p in enumerate(HOSTILE_PATHS)
+    )
+    return (
+        "events {}\nhttp {\n"
+        "server { listen 443 ssl; server_name forged.example.test;\n"
+        "    ssl_certificate /etc/ssl/local/forged.pem;\n"
+        "    ssl_certificate_key /etc/ssl/forged.key; }\n"
+        f"{traps}    include {MALLORY_HOME}/fifo.conf;\n}}\n"
+    ).encode()
+
+
+def _trusted_traps() -> bytes:
+    """A root-owned Apache configuration (not running) naming the same traps: even a trusted
+    configuration never makes the collection open them."""
+    hosts = "".join(
+        f"<VirtualHost *:9{i}43>\n  SSLEngine on\n  SSLCertificateFile {p}\n"
+        f"  SSLCertificateKeyFile {p}\n</VirtualHost>\n"
+        for i, p in enumerate(HOSTILE_PATHS)
+    )
+    return f"{hosts}Include {MALLORY_HOME}/fifo.conf\n".encode()
+
+
+def hostile_host(now: dt.datetime, name: str = "hostile1") -> HostSpec:
+    """A healthy host (root's nginx on :443, started with -c /srv/NAME/nginx.conf) where
+    mallory (uid MALLORY_UID) runs two fake servers named nginx: a Python script
+    (/home/mallory/nginx, on :8080, as mallory) and a copy of the Python binary
+    (/home/mallory/bin/nginx, on :8081, as www-data), both started with `-c` naming her
+    configuration, whose certificate, key and include files are HOSTILE_PATHS (FIFOs she
+    watches, /proc/kmsg directly and through a link, /proc/self/environ, /dev/zero, /).
+    A root-owned Apache configuration names the same paths."""
+    h = pki.hierarchy(now, name="Hostile")
+    spec = HostSpec(name, expect="fake servers of an unprivileged user", trust=[h.root.pem])
+    cn = f"{name}.example.test"
+    leaf = _leaf(h, cn, now, days_before=20, days_after=300)
+    cert, key, srv = f"/etc/ssl/local/{cn}.pem", f"/etc/ssl/private/{cn}.key", f"/srv/{name}"
+    spec.files.append(File(cert, pki.pem_bundle(leaf, h.intermediate)))
+    _plant_key(spec, key, leaf)
+    main = NGINX_MAIN.replace(b"/etc/nginx/sites-enabled/*.conf", f"{srv}/*.site".encode())
+    site = f"server {{ listen 443 ssl; server_name {cn}; ssl_certificate {cert}; "
+    site += f"ssl_certificate_key {key}; }}\n"
+    python = Path(host_python()).resolve()
+    m = MALLORY_UID
+    spec.files += [
+        Dir("/srv/nginx", 0o755),
+        File(f"{srv}/nginx.conf", main),
+        File(f"{srv}/{name}.site", site.encode()),
+        File("/etc/apache2/apache2.conf", _trusted_traps()),
+        Dir(MALLORY_HOME, 0o755, m, m),
+        Dir(f"{MALLORY_HOME}/bin", 0o755, m, m),
+        File(f"{MALLORY_HOME}/fake.py", FAKE_SERVER.encode(), 0o644, m, m),
+        File(f"{MALLORY_HOME}/nginx", f"#!{python}\n{FAKE_SERVER}".encode(), 0o755, m, m),
+        File(f"{MALLORY_HOME}/bin/nginx", python.read_bytes(), 0o755, m, m),
+        File(f"{MALLORY_HOME}/nginx.conf", _mallory_config(), 0o644, m, m),
+        Symlink(f"{MALLORY_HOME}/kmsg.key", "/proc/kmsg"),
+    ]
+    conf = f"{MALLORY_HOME}/nginx.conf"
+    as_user = ("setpriv", f"--reuid={m}", f"--regid={m}", "--clear-groups")
+    as_www = ("setpriv", f"--reuid={WWW_DATA_UID}", f"--regid={WWW_DATA_UID}", "--clear-groups")
+    spec.services += [
+        Service(("nginx", "-e", "stderr", "-c", f"{srv}/nginx.conf", "-g", "daemon off;"), 443),
+        Service((*as_user, f"{MALLORY_HOME}/nginx", "8080", "-c", conf), 8080),
+        Service(
+            (*as_www, f"{MALLORY_HOME}/bin/nginx", f"{MALLORY_HOME}/fake.py", "8081", "-c", conf),
+            8081,
+        ),
+    ]
+    return spec
 
 
 def canaries(lab: Lab | Iterable[HostSpec]) -> list[bytes]:
