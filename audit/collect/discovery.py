@@ -37,8 +37,21 @@ class Socket:
     """Name of the owning process (comm), when the privilege allowed to see it."""
 
 
-_SS_USERS = re.compile(r'users:\(\("((?:[^"\\]|\\.)*)",pid=(\d+)')
-_ENDPOINT = re.compile(r"^(.*):(\d+|\*)$")
+_SS_USERS = re.compile(r'users:\(\("((?:[^"\\]|\\.)*)",pid=([0-9]+)')
+_ENDPOINT = re.compile(r"^(.*):([0-9]+|\*)$")
+
+
+def number(text: str, high: int) -> int | None:
+    """A decimal number from 0 to high written in ASCII digits (at most 12 of them), else
+    None: not "²" or "١" (str.isdigit() accepts them, int() refuses), not 5,000 digits."""
+    if not (0 < len(text) <= 12 and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= high else None
+
+
+def _port(text: str) -> int | None:
+    return number(text, 65535)
 
 
 def _address(text: str) -> str | None:
@@ -73,8 +86,8 @@ def parse_ss_line(line: str) -> Socket | None:
     if local is None:
         return None
     address = _address(local.group(1))
-    port = int(local.group(2))
-    if address is None or not 0 < port < 65536:
+    port = _port(local.group(2))
+    if address is None or not port:
         return None
     users = _SS_USERS.search(line)
     process = users.group(1).replace('\\"', '"') if users else None
@@ -102,11 +115,10 @@ def parse_proc_tcp_line(line: str) -> tuple[Socket, str] | None:
         return None
     hexaddr, _, hexport = fields[1].partition(":")
     address = _proc_address(hexaddr)
-    try:
-        port = int(hexport, 16)
-    except ValueError:
+    if not re.fullmatch(r"[0-9A-Fa-f]{4}", hexport):
         return None
-    if address is None or not 0 < port < 65536:
+    port = int(hexport, 16)
+    if address is None or not port:
         return None
     return Socket(address, port), fields[9]
 
@@ -115,25 +127,35 @@ def sockets_from(
     ss_lines: Iterable[str],
     proc_lines: Iterable[str],
     owners: Mapping[str, str],
+    dropped: list[str] | None = None,
 ) -> tuple[Socket, ...]:
-    """Distinct listening sockets, from ss lines or else /proc lines (+ inode owners)."""
+    """Distinct listening sockets, from ss lines or else /proc lines (+ inode owners).
+    A line that makes a parser fail is skipped and, when `dropped` is given, noted there."""
     found: dict[tuple[str, int], Socket] = {}
-    for line in ss_lines:
-        sock = parse_ss_line(line)
-        if sock is not None:
+    for kind, lines in (("ss", ss_lines), ("proc", proc_lines)):
+        for line in lines:
+            try:
+                sock = _socket(kind, line, owners)
+            except Exception:  # one odd line costs that line
+                if dropped is not None:
+                    dropped.append(kind)
+                continue
+            if sock is None:
+                continue
             key = (sock.address, sock.port)
             if key not in found or (found[key].process is None and sock.process):
                 found[key] = sock
-    for line in proc_lines:
-        parsed = parse_proc_tcp_line(line)
-        if parsed is None:
-            continue
-        sock, inode = parsed
-        sock = Socket(sock.address, sock.port, owners.get(inode))
-        key = (sock.address, sock.port)
-        if key not in found or (found[key].process is None and sock.process):
-            found[key] = sock
     return tuple(sorted(found.values(), key=lambda s: (s.port, s.address)))
+
+
+def _socket(kind: str, line: str, owners: Mapping[str, str]) -> Socket | None:
+    if kind == "ss":
+        return parse_ss_line(line)
+    parsed = parse_proc_tcp_line(line)
+    if parsed is None:
+        return None
+    sock, inode = parsed
+    return Socket(sock.address, sock.port, owners.get(inode))
 
 
 # ---------------------------------------------------------------------------------------
@@ -196,7 +218,7 @@ def _usable_name(name: str) -> str | None:
     name = name.split("/", 1)[0]
     if name.startswith("."):
         name = name[1:]
-    if re.fullmatch(r"[a-z0-9.-]+:\d+", name):
+    if re.fullmatch(r"[a-z0-9.-]+:[0-9]+", name):
         name = name.rsplit(":", 1)[0]
     if not name or name in ("_", "localhost") or "*" in name or "$" in name:
         return None
@@ -209,33 +231,44 @@ def _usable_name(name: str) -> str | None:
         return name
 
 
+class _Odd(ValueError):
+    """A directive holds a value that cannot be read (a port that is not a port)."""
+
+
+def _config_port(text: str) -> int:
+    port = _port(text)
+    if port is None:
+        raise _Odd(f"port {text[:20]!r}")
+    return port
+
+
 def _split_hostport(text: str, default_port: int | None) -> tuple[str, int] | None:
     """nginx/Apache/HAProxy address forms -> (address, port): "443", "*:443",
-    "[::]:443", "10.0.0.1:8443", "10.0.0.1" (default port), "_default_:443"."""
+    "[::]:443", "10.0.0.1:8443", "10.0.0.1" (default port), "_default_:443"; None for a
+    socket file or a marker. Raises _Odd for a port that is not 0-65535 in ASCII digits."""
     text = text.strip()
     if not text or text.startswith(("unix:", "<")) or "@" in text and not text.startswith("ipv"):
         return None  # a socket file, or a marker the host sent in place of the argument
     if text.startswith(("ipv4@", "ipv6@")):
         text = text.split("@", 1)[1]
     if text.isdigit():
-        return "", int(text)
+        return "", _config_port(text)
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
             return None
         address, rest = text[1:end], text[end + 1 :]
-        if rest.startswith(":") and rest[1:].isdigit():
-            return address, int(rest[1:])
+        if rest.startswith(":"):
+            return address, _config_port(rest[1:])
         return (address, default_port) if default_port and not rest else None
     if text.count(":") > 1:  # a bare IPv6 address (HAProxy ":::443" too)
-        address, _, port = text.rpartition(":")
-        return (address, int(port)) if port.isdigit() else None
-    address, colon, port = text.partition(":")
-    if colon:
-        if "-" in port:  # HAProxy port range: the first port stands for it
-            port = port.split("-", 1)[0]
-        return (address, int(port)) if port.isdigit() else None
-    return (text, default_port) if default_port else None
+        address, _, digits = text.rpartition(":")
+    else:
+        address, colon, digits = text.partition(":")
+        if not colon:
+            return (text, default_port) if default_port else None
+        digits = digits.split("-", 1)[0]  # HAProxy port range: the first port stands for it
+    return address, _config_port(digits)
 
 
 def parse_block(block: str) -> tuple[str, str, int, str] | None:
@@ -243,9 +276,14 @@ def parse_block(block: str) -> tuple[str, str, int, str] | None:
     parts = block.split(US)
     if len(parts) == 2 and parts[0] == "H":
         return "H", parts[1], 0, parts[1]
-    if len(parts) == 4 and parts[0] in ("S", "V", "F") and parts[2].isdigit():
-        return parts[0], parts[1], int(parts[2]), parts[3]
+    if len(parts) == 4 and parts[0] in ("S", "V", "F"):
+        line = number(parts[2], 10**9)
+        if line is not None:
+            return parts[0], parts[1], line, parts[3]
     return None
+
+
+_Key = tuple[str, str]
 
 
 def build_tls_configs(
@@ -254,74 +292,110 @@ def build_tls_configs(
     digests: Mapping[str, KeyDigest],
 ) -> tuple[list[TlsConfig], list[CollectionIssue]]:
     """Server blocks that serve (or name) TLS material, and the issues of checking their
-    certificate/key pairs (when the check could not run)."""
-    blocks: dict[tuple[str, str], _Block] = {}
-    defaults: dict[tuple[str, str], _Block] = {}
-    order: list[tuple[str, str]] = []
-    for d in directives:
-        parsed = parse_block(d.block)
-        if parsed is None:
-            continue
-        kind, main, line, file = parsed
-        key = (d.server, d.block)
-        table = defaults if kind == "H" else blocks
-        if key not in table:
-            table[key] = _Block(d.server, kind, file, line, main)
-            if kind != "H":
-                order.append(key)
-        _apply(table[key], d)
+    certificate/key pairs (when the check could not run). A directive or a block that
+    makes this fail costs itself alone, stated as an issue."""
+    blocks, defaults, order, dropped = _collect_blocks(directives)
     configs: list[TlsConfig] = []
-    issues: list[CollectionIssue] = []
-    seen_issue: set[tuple[str, str]] = set()
-    missing_openssl = 0
     for key in order:
         b = blocks[key]
-        base = defaults.get((b.server, "H" + US + b.main))
-        config = _config(host, b, base, digests)
-        if config is None:
+        try:
+            config = _config(host, b, defaults.get((b.server, "H" + US + b.main)), digests)
+        except Exception:  # one odd block costs that block
+            dropped.append(f"{b.file}:{b.line}")
             continue
-        configs.append(config)
-        if config.key_check == "no_openssl":
-            missing_openssl += 1
-        elif config.key_check in ("unreadable", "missing", "failed") and config.key_file:
-            where = f"{config.key_config_file}:{config.key_config_line}"
-            if (config.key_file, config.key_check) in seen_issue:
-                continue
-            seen_issue.add((config.key_file, config.key_check))
-            found = digests.get(config.key_file)
-            reason, text = {
-                "unreadable": (IssueReason.PERMISSION_DENIED, "is not readable"),
-                "missing": (IssueReason.READ_ERROR, "does not exist"),
-                "failed": (
-                    IssueReason.READ_ERROR,
-                    "gives no public key to openssl (encrypted, or not a private key)",
-                ),
-                "notfile": (
-                    IssueReason.READ_ERROR,
-                    "is not a regular file (a folder, a special or pseudo-filesystem file; "
-                    "never opened)",
-                ),
-            }["notfile" if found and found.status == "notfile" else config.key_check]
-            issues.append(
-                CollectionIssue(
-                    host,
-                    config.key_file,
-                    reason,
-                    f"the key named in {where} {text}: its certificate was not compared "
-                    "with it (KEY_MISMATCH not checked)",
-                )
-            )
-    if missing_openssl:
+        if config is not None:
+            configs.append(config)
+    issues = _key_issues(host, configs, digests)
+    if dropped:
+        shown = ", ".join(dropped[:5]) + (", ..." if len(dropped) > 5 else "")
         issues.append(
             CollectionIssue(
                 host,
-                "openssl",
-                IssueReason.UNSUPPORTED,
-                f"openssl is not installed on the host: {missing_openssl} configured "
-                "certificate/key pair(s) were not compared (KEY_MISMATCH not checked)",
+                "",
+                IssueReason.READ_ERROR,
+                f"{len(dropped)} web-server configuration directive(s) or block(s) could "
+                f"not be understood and were left out ({shown})",
             )
         )
     return configs, issues
+
+
+def _collect_blocks(
+    directives: Sequence[WebDirective],
+) -> tuple[dict[_Key, _Block], dict[_Key, _Block], list[_Key], list[str]]:
+    """Directives grouped by block: server blocks in order, http-level defaults by main
+    file, and "file:line" of each directive that could not be applied."""
+    blocks: dict[_Key, _Block] = {}
+    defaults: dict[_Key, _Block] = {}
+    order: list[_Key] = []
+    dropped: list[str] = []
+    for d in directives:
+        try:
+            parsed = parse_block(d.block)
+            if parsed is None:
+                continue
+            kind, main, line, file = parsed
+            key = (d.server, d.block)
+            table = defaults if kind == "H" else blocks
+            block = table.get(key) or _Block(d.server, kind, file, line, main)
+            _apply(block, d)
+        except Exception:  # one odd directive costs that directive
+            dropped.append(f"{d.file}:{d.line}")
+            continue
+        if key not in table:
+            table[key] = block
+            if kind != "H":
+                order.append(key)
+    return blocks, defaults, order, dropped
+
+
+_KEY_TEXT = {
+    "unreadable": (IssueReason.PERMISSION_DENIED, "is not readable"),
+    "missing": (IssueReason.READ_ERROR, "does not exist"),
+    "failed": (
+        IssueReason.READ_ERROR,
+        "gives no public key to openssl (encrypted, or not a private key)",
+    ),
+    "notfile": (
+        IssueReason.READ_ERROR,
+        "is not a regular file (a folder, a special or pseudo-filesystem file; never opened)",
+    ),
+}
+
+
+def _key_issues(
+    host: str, configs: Sequence[TlsConfig], digests: Mapping[str, KeyDigest]
+) -> list[CollectionIssue]:
+    """Why a configured certificate/key pair could not be compared, once per key file."""
+    issues: list[CollectionIssue] = []
+    seen: set[tuple[str, str]] = set()
+    missing_openssl = 0
+    for config in configs:
+        if config.key_check == "no_openssl":
+            missing_openssl += 1
+            continue
+        if config.key_check not in _KEY_TEXT or not config.key_file:
+            continue
+        if (config.key_file, config.key_check) in seen:
+            continue
+        seen.add((config.key_file, config.key_check))
+        found = digests.get(config.key_file)
+        reason, text = _KEY_TEXT[
+            "notfile" if found and found.status == "notfile" else config.key_check
+        ]
+        where = f"{config.key_config_file}:{config.key_config_line}"
+        detail = (
+            f"the key named in {where} {text}: its certificate was not compared "
+            "with it (KEY_MISMATCH not checked)"
+        )
+        issues.append(CollectionIssue(host, config.key_file, reason, detail))
+    if missing_openssl:
+        detail = (
+            f"openssl is not installed on the host: {missing_openssl} configured "
+            "certificate/key pair(s) were not compared (KEY_MISMATCH not checked)"
+        )
+        issues.append(CollectionIssue(host, "openssl", IssueReason.UNSUPPORTED, detail))
+    return issues
 
 
 def _apply(b: _Block, d: WebDirective) -> None:

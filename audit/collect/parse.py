@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from audit.certparse import ParsedItem, parse_bytes
@@ -200,7 +201,8 @@ class _State:
     keys: dict[bytes, KeyFile] = field(default_factory=dict)
     issues: list[CollectionIssue] = field(default_factory=list)
     issue_keys: set[tuple[str, str, str]] = field(default_factory=set)
-    malformed: int = 0
+    malformed: Counter[str] = field(default_factory=Counter)
+    """Records that did not follow the format, by tag ("other" for an unknown tag)."""
     ss_lines: list[str] = field(default_factory=list)
     proc_lines: list[str] = field(default_factory=list)
     owners: dict[str, str] = field(default_factory=dict)
@@ -260,7 +262,7 @@ def _frame(stdout: bytes, nonce: str) -> tuple[list[bytes], str]:
         count = stdout[end + len(end_marker) : count_end] if count_end >= 0 else b""
         body = stdout[start:end]
         lines = body.split(b"\n")[:-1] if body else []
-        if count_end < 0 or not _DIGITS.fullmatch(count):
+        if count_end < 0 or len(count) > 12 or not _DIGITS.fullmatch(count):
             return lines, "the END line of the output frame is cut"
         if int(count) != len(lines):
             return lines, f"the output frame announces {int(count)} records, {len(lines)} arrived"
@@ -286,11 +288,13 @@ def _parse(
         try:
             _record(state, line)
         except Exception:  # one odd line never costs the others
-            state.malformed += 1
+            tag = line.split(b" ", 1)[0].decode("ascii", "replace")
+            state.malformed[tag if tag in _FIELDS else "other"] += 1
     if state.malformed:
-        state.issue(
-            "", IssueReason.READ_ERROR, f"{state.malformed} output lines were not understood"
-        )
+        total = sum(state.malformed.values())
+        kinds = ", ".join(f"{tag} {n}" for tag, n in sorted(state.malformed.items()))
+        detail = f"{total} output lines were not understood and were left out ({kinds})"
+        state.issue("", IssueReason.READ_ERROR, detail)
     complete = not problem and not truncated
     if truncated:
         state.issue("", IssueReason.OUTPUT_CAP, "output exceeded the byte cap and was cut")
@@ -313,6 +317,11 @@ def _parse(
     configs, config_issues = build_tls_configs(host, state.web, state.digests)
     for issue in config_issues:
         state.issue(issue.path, issue.reason, issue.detail)
+    dropped: list[str] = []
+    sockets = sockets_from(state.ss_lines, state.proc_lines, state.owners, dropped)
+    if dropped:
+        detail = f"{len(dropped)} listening-socket lines could not be read and were left out"
+        state.issue("", IssueReason.READ_ERROR, detail)
     return Collected(
         certificates=tuple(certificates),
         unparseable=tuple(unparseable),
@@ -320,7 +329,7 @@ def _parse(
         issues=tuple(state.issues),
         ca_bundles=tuple(dict.fromkeys(display(b) for b in state.bundles)),
         facts=tuple(state.facts),
-        sockets=sockets_from(state.ss_lines, state.proc_lines, state.owners),
+        sockets=sockets,
         tls_configs=tuple(configs),
         config_files=tuple(dict.fromkeys(state.web_files)),
         complete=complete,
@@ -333,94 +342,146 @@ def _record(state: _State, line: bytes) -> None:
     want = _FIELDS.get(tag)
     if want is None or len(parts) != want + 1 or parts[-1] != b".":
         raise _Malformed(tag)
-    f = parts[1:-1]
-    if tag == "FACT":
-        state.facts.append((display(_unhex(f[0])), display(_unhex(f[1]))))
-    elif tag == "UNSUP":
-        what = display(_unhex(f[0]))
-        state.issue("", IssueReason.UNSUPPORTED, f"{what} is not available on the host")
-    elif tag == "BUNDLE":
-        state.bundles.append(_path(f[0]))
-    elif tag == "ROOT":
-        _root(state, _path(f[0]), f[1], f[2])
-    elif tag == "LINK":
-        link, target = _path(f[0]), _path(f[1])
-        if f[2] == b"d":
-            state.dir_links.append((link, target))
-        elif f[2] == b"f":
-            state.file_links.setdefault(target, []).append(link)
-        else:
-            raise _Malformed("link type")
-    elif tag in ("PEM", "KPEM"):
-        if f[2] not in _LABELS or not _B64.fullmatch(f[3]) or not _DIGITS.fullmatch(f[1]):
-            raise _Malformed("certificate block")
-        rec = _CertRecord(tag, _path(f[0]), int(f[1]), payload=f[3], label=f[2])
-        _add(state, rec)
-    elif tag == "BAD":
-        if f[2] not in _BAD_REASONS or not _DIGITS.fullmatch(f[1]):
-            raise _Malformed("bad block")
-        _add(state, _CertRecord(tag, _path(f[0]), int(f[1]), bad=_BAD_REASONS[f[2]]))
-    elif tag == "DER":
-        if f[1] not in (b"cert", b"p7") or f[2] not in (b"b64", b"hex") or f[4] not in (b"0", b"1"):
-            raise _Malformed("der")
-        data = base64.b64decode(f[3], validate=True) if f[2] == b"b64" else _unhex(f[3])
-        rec = _CertRecord(tag, _path(f[0]), 0, payload=data, trailing=f[4] == b"1")
-        _add(state, rec)
-    elif tag == "BADDER":
-        bad = "DER certificate changed while it was read or failed its re-check; not collected"
-        _add(state, _CertRecord(tag, _path(f[0]), 0, bad=bad))
-    elif tag == "KEY":
-        _key(state, _path(f[0]), f[1].decode("ascii", "replace"), f[2], f[3], f[4])
-    elif tag == "BIG":
-        cap = state.fact("max_file_bytes") or "the cap"
-        state.issue(
-            display(_path(f[0])), IssueReason.TOO_LARGE, f"larger than {cap} bytes; not read"
+    _HANDLERS[tag](state, parts[1:-1])
+
+
+def _number(token: bytes) -> int:
+    """A count, index, line number or pid: ASCII digits, at most 12 of them."""
+    if len(token) > 12 or not _DIGITS.fullmatch(token):
+        raise _Malformed("number")
+    return int(token)
+
+
+def _fact(state: _State, f: list[bytes]) -> None:
+    state.facts.append((display(_unhex(f[0])), display(_unhex(f[1]))))
+
+
+def _unsup(state: _State, f: list[bytes]) -> None:
+    what = display(_unhex(f[0]))
+    state.issue("", IssueReason.UNSUPPORTED, f"{what} is not available on the host")
+
+
+def _link(state: _State, f: list[bytes]) -> None:
+    link, target = _path(f[0]), _path(f[1])
+    if f[2] == b"d":
+        state.dir_links.append((link, target))
+    elif f[2] == b"f":
+        state.file_links.setdefault(target, []).append(link)
+    else:
+        raise _Malformed("link type")
+
+
+def _pem(state: _State, f: list[bytes], tag: str) -> None:
+    if f[2] not in _LABELS or not _B64.fullmatch(f[3]):
+        raise _Malformed("certificate block")
+    _add(state, _CertRecord(tag, _path(f[0]), _number(f[1]), payload=f[3], label=f[2]))
+
+
+def _bad(state: _State, f: list[bytes]) -> None:
+    if f[2] not in _BAD_REASONS:
+        raise _Malformed("bad block")
+    _add(state, _CertRecord("BAD", _path(f[0]), _number(f[1]), bad=_BAD_REASONS[f[2]]))
+
+
+def _der(state: _State, f: list[bytes]) -> None:
+    if f[1] not in (b"cert", b"p7") or f[2] not in (b"b64", b"hex") or f[4] not in (b"0", b"1"):
+        raise _Malformed("der")
+    data = base64.b64decode(f[3], validate=True) if f[2] == b"b64" else _unhex(f[3])
+    _add(state, _CertRecord("DER", _path(f[0]), 0, payload=data, trailing=f[4] == b"1"))
+
+
+def _badder(state: _State, f: list[bytes]) -> None:
+    bad = "DER certificate changed while it was read or failed its re-check; not collected"
+    _add(state, _CertRecord("BADDER", _path(f[0]), 0, bad=bad))
+
+
+def _big(state: _State, f: list[bytes]) -> None:
+    cap = state.fact("max_file_bytes") or "the cap"
+    state.issue(display(_path(f[0])), IssueReason.TOO_LARGE, f"larger than {cap} bytes; not read")
+
+
+def _toomany(state: _State, f: list[bytes]) -> None:
+    detail = f"more than {_number(f[1])} entries; the rest of this folder was not read"
+    state.issue(display(_path(f[0])), IssueReason.TOO_MANY_FILES, detail)
+
+
+def _sock(state: _State, f: list[bytes]) -> None:
+    _number(f[0])
+    pid = _number(f[1])
+    state.owners.setdefault(f[0].decode("ascii"), display(_unhex(f[2])) or f"pid {pid}")
+
+
+def _tcp(state: _State, f: list[bytes]) -> None:
+    if f[0] not in (b"4", b"6"):
+        raise _Malformed("tcp family")
+    state.proc_lines.append(display(_unhex(f[1])))
+
+
+def _webfile(state: _State, f: list[bytes]) -> None:
+    if f[0] not in _SERVERS:
+        raise _Malformed("server")
+    state.web_files.append(display(_path(f[1])))
+
+
+def _web(state: _State, f: list[bytes]) -> None:
+    if f[0] not in _SERVERS:
+        raise _Malformed("web")
+    state.web.append(
+        WebDirective(
+            server=f[0].decode("ascii"),
+            file=display(_path(f[1])),
+            line=_number(f[2]),
+            block=_fields(f[3]),
+            name=display(_unhex(f[4])),
+            args=tuple(_fields(f[5]).split(US)) if f[5] != b"-" else (),
         )
-    elif tag == "TOOMANY":
-        limit = int(f[1]) if _DIGITS.fullmatch(f[1]) else 0
-        detail = f"more than {limit} entries; the rest of this folder was not read"
-        state.issue(display(_path(f[0])), IssueReason.TOO_MANY_FILES, detail)
-    elif tag == "DENIED":
-        state.issue(display(_path(f[0])), IssueReason.PERMISSION_DENIED, "file is not readable")
-    elif tag == "RERR":
-        state.issue(display(_path(f[0])), IssueReason.READ_ERROR, "file could not be read")
-    elif tag == "ERR":
-        _errors(state, _path(f[0]), _unhex(f[1]))
-    elif tag == "SS":
-        state.ss_lines.append(display(_unhex(f[0])))
-    elif tag == "TCP":
-        if f[0] not in (b"4", b"6"):
-            raise _Malformed("tcp family")
-        state.proc_lines.append(display(_unhex(f[0 + 1])))
-    elif tag == "SOCK":
-        if not _DIGITS.fullmatch(f[0]) or not _DIGITS.fullmatch(f[1]):
-            raise _Malformed("sock")
-        comm = display(_unhex(f[2]))
-        state.owners.setdefault(f[0].decode("ascii"), comm or f"pid {int(f[1])}")
-    elif tag == "WEBFILE":
-        if f[0] not in _SERVERS:
-            raise _Malformed("server")
-        state.web_files.append(display(_path(f[1])))
-    elif tag == "WEB":
-        if f[0] not in _SERVERS or not _DIGITS.fullmatch(f[2]):
-            raise _Malformed("web")
-        state.web.append(
-            WebDirective(
-                server=f[0].decode("ascii"),
-                file=display(_path(f[1])),
-                line=int(f[2]),
-                block=_fields(f[3]),
-                name=display(_unhex(f[4])),
-                args=tuple(_fields(f[5]).split(US)) if f[5] != b"-" else (),
-            )
-        )
-    elif tag == "KEYPUB":
-        status = f[1].decode("ascii", "replace")
-        digest = f[2].decode("ascii", "replace")
-        if status not in _KEYPUB_STATUS or not re.fullmatch(r"-|[0-9a-f]{64}", digest):
-            raise _Malformed("keypub")
-        path = display(_path(f[0]))
-        state.digests[path] = KeyDigest(path, status, "" if digest == "-" else digest)
+    )
+
+
+def _keypub(state: _State, f: list[bytes]) -> None:
+    status = f[1].decode("ascii", "replace")
+    digest = f[2].decode("ascii", "replace")
+    if status not in _KEYPUB_STATUS or not re.fullmatch(r"-|[0-9a-f]{64}", digest):
+        raise _Malformed("keypub")
+    path = display(_path(f[0]))
+    state.digests[path] = KeyDigest(path, status, "" if digest == "-" else digest)
+
+
+def _issue_of(reason: IssueReason, detail: str) -> Callable[[_State, list[bytes]], None]:
+    def handler(state: _State, f: list[bytes]) -> None:
+        state.issue(display(_path(f[0])), reason, detail)
+
+    return handler
+
+
+_HANDLERS: dict[str, Callable[[_State, list[bytes]], None]] = {
+    "FACT": _fact,
+    "UNSUP": _unsup,
+    "BUNDLE": lambda state, f: state.bundles.append(_path(f[0])),
+    "ROOT": lambda state, f: _root(state, _path(f[0]), f[1], f[2]),
+    "LINK": _link,
+    "PEM": lambda state, f: _pem(state, f, "PEM"),
+    "KPEM": lambda state, f: _pem(state, f, "KPEM"),
+    "BAD": _bad,
+    "DER": _der,
+    "BADDER": _badder,
+    "KEY": lambda state, f: _key(
+        state, _path(f[0]), f[1].decode("ascii", "replace"), f[2], f[3], f[4]
+    ),
+    "BIG": _big,
+    "TOOMANY": _toomany,
+    "DENIED": _issue_of(IssueReason.PERMISSION_DENIED, "file is not readable"),
+    "RERR": _issue_of(IssueReason.READ_ERROR, "file could not be read"),
+    "ERR": lambda state, f: _errors(state, _path(f[0]), _unhex(f[1])),
+    "SS": lambda state, f: state.ss_lines.append(display(_unhex(f[0]))),
+    "TCP": _tcp,
+    "SOCK": _sock,
+    "WEBFILE": _webfile,
+    "WEB": _web,
+    "KEYPUB": _keypub,
+}
+"""One handler per record tag (the fields of _FIELDS, without the tag and the final dot);
+each raises on a record that does not follow the format."""
 
 
 def _root(state: _State, path: bytes, tag: bytes, how: bytes) -> None:
@@ -519,36 +580,66 @@ def _certificates(state: _State) -> tuple[list[FoundCert], list[Unparseable]]:
     unparseable: list[Unparseable] = []
     for path, recs in state.records.items():
         shown = display(path)
-        aliases = list(dict.fromkeys(_aliases(state, path)))
-        linked = path in state.file_links
+        places = _Places(path, list(dict.fromkeys(_aliases(state, path))), bundles)
+        places.linked = path in state.file_links
         index = 0
         for rec in recs:
-            if rec.bad:
-                unparseable.append(Unparseable(state.host, shown, rec.bad, index))
-                index += 1
-                continue
-            items = _items(rec)
-            if not items:
-                reason = "no certificate in a block that looked like one"
+            try:
+                index = _certificates_of(state, rec, places, index, found, unparseable)
+            except Exception as exc:  # one odd record costs that record
+                reason = f"could not be read ({type(exc).__name__})"
                 unparseable.append(Unparseable(state.host, shown, reason, index))
                 index += 1
-            for item in items:
-                if item.cert is None:
-                    reason = item.error or "does not parse"
-                    unparseable.append(Unparseable(state.host, shown, reason, index))
-                    index += 1
-                    continue
-                cert = item.cert
-                if rec.trailing:
-                    note = "trailing bytes after the DER certificate (not collected)"
-                    cert = replace(cert, warnings=cert.warnings + (note,))
-                for where in (path, *aliases):
-                    where_shown = display(where)
-                    if rec.tag == "KPEM":
-                        kind = LocationKind.KUBECONFIG
-                    else:
-                        kind = _kind(where_shown, cert.is_ca, bundles, linked)
-                    location = CertLocation(state.host, where_shown, kind, index, item.format)
-                    found.append(FoundCert(cert, location))
-                index += 1
     return found, unparseable
+
+
+@dataclass
+class _Places:
+    """Where the certificates of one file are: the file and the names that lead to it."""
+
+    path: bytes
+    aliases: list[bytes]
+    bundles: set[str]
+    linked: bool = False
+
+
+def _certificates_of(
+    state: _State,
+    rec: _CertRecord,
+    places: _Places,
+    index: int,
+    found: list[FoundCert],
+    unparseable: list[Unparseable],
+) -> int:
+    """Adds what one record holds; returns the index of the next block of its file."""
+    shown = display(places.path)
+    if rec.bad:
+        unparseable.append(Unparseable(state.host, shown, rec.bad, index))
+        return index + 1
+    items = _items(rec)
+    if not items:
+        reason = "no certificate in a block that looked like one"
+        unparseable.append(Unparseable(state.host, shown, reason, index))
+        return index + 1
+    new: list[FoundCert] = []
+    for item in items:
+        if item.cert is None:
+            reason = item.error or "does not parse"
+            unparseable.append(Unparseable(state.host, shown, reason, index))
+            index += 1
+            continue
+        cert = item.cert
+        if rec.trailing:
+            note = "trailing bytes after the DER certificate (not collected)"
+            cert = replace(cert, warnings=cert.warnings + (note,))
+        for where in (places.path, *places.aliases):
+            where_shown = display(where)
+            if rec.tag == "KPEM":
+                kind = LocationKind.KUBECONFIG
+            else:
+                kind = _kind(where_shown, cert.is_ca, places.bundles, places.linked)
+            location = CertLocation(state.host, where_shown, kind, index, item.format)
+            new.append(FoundCert(cert, location))
+        index += 1
+    found.extend(new)
+    return index

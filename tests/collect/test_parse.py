@@ -107,7 +107,9 @@ def test_output_cap_and_exit_status() -> None:
 def test_unknown_or_malformed_lines_are_counted_not_trusted() -> None:
     c = parse(frame("HELLO world .", "PEM zz 0 CERTIFICATE AAAA .", pem("/a.pem", LEAF.der)))
     assert c.complete and len(c.certificates) == 1
-    assert [i.detail for i in c.issues] == ["2 output lines were not understood"]
+    assert [i.detail for i in c.issues] == [
+        "2 output lines were not understood and were left out (PEM 1, other 1)"
+    ]
 
 
 # --- what records mean -------------------------------------------------------------------
