@@ -1,0 +1,120 @@
+"""Ansible inventories (INI, YAML, directories) -> model.Host. Nothing here executes.
+
+Contract: `load_inventory` returns an `Inventory` or raises `InventoryError` naming the
+file and, where there is one, the line. It never raises anything else for bad input, never
+prints, never runs a program, never decrypts a vault and never keeps a password.
+
+What is read, as Ansible reads it, is described in the module that reads it; in the order
+an inventory goes through them:
+
+- `files`: an inventory file or directory on disk (format detection; dynamic-inventory
+  scripts and vault-encrypted files refused), and the group_vars/ and host_vars/ beside it.
+- `ini` and `yamlfile`: the two inventory formats. Both record what they read, with file
+  and line, into one `builder._Builder`.
+- `patterns`: host names as written: `host:port`, `[ipv6]:port`, bare IPv6, ranges
+  `web[01:20]`, `[a:c]`, `[1:10:2]`.
+- `values`: which variables are used, which are refused with a warning (secrets, ssh
+  overrides, proxy commands, vault values, templates), and how values become Host fields.
+- `precedence`: which definition of a setting wins (group depth and priority, group_vars,
+  host variables, host_vars), conflict warnings, and the resulting `Host`s.
+- `limit`: Ansible `--limit` patterns (`select`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from audit.errors import InventoryError
+from audit.inventory.builder import MAX_HOSTS, _Builder, _fail, _Loc
+from audit.inventory.files import (
+    MAX_DIR_DEPTH,
+    MAX_FILE_BYTES,
+    _check_text,
+    _load_path,
+    _parse_text,
+)
+from audit.inventory.limit import _LIMIT_HINT, _LimitError, _select, select
+from audit.inventory.precedence import _resolve
+from audit.model import Host
+
+__all__ = [
+    "MAX_DIR_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_HOSTS",
+    "Inventory",
+    "load_inventory",
+    "loads_inventory",
+    "select",
+]
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The hosts an inventory defines, ready to audit, with what was ignored and why."""
+
+    path: str
+    """The inventory file or directory, as given."""
+    hosts: tuple[Host, ...]
+    """Every host (after --limit), in order of first appearance in the inventory."""
+    warnings: tuple[str, ...] = ()
+    """What was ignored or ambiguous; each begins with "file:line: ". No secret values."""
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    """Every group (including `all` and `ungrouped`) -> names of its hosts, direct or via
+    child groups, in host order. Groups without hosts are kept."""
+
+
+def _inventory(b: _Builder, path: str) -> Inventory:
+    """Everything read into `b`, with precedence applied (before --limit)."""
+    hosts, groups = _resolve(b, path)
+    return Inventory(path, hosts, tuple(b.warnings), MappingProxyType(groups))
+
+
+def _apply_limit(inventory: Inventory, limit: str | None) -> Inventory:
+    if limit is None:
+        return inventory
+    try:
+        chosen = _select(inventory.hosts, limit, inventory.groups)
+    except _LimitError as exc:
+        raise InventoryError(inventory.path, None, f"--limit: {exc}", hint=_LIMIT_HINT) from None
+    names = {h.name for h in chosen}
+    groups = {g: tuple(n for n in members if n in names) for g, members in inventory.groups.items()}
+    return Inventory(inventory.path, chosen, inventory.warnings, MappingProxyType(groups))
+
+
+def load_inventory(path: str | os.PathLike[str], limit: str | None = None) -> Inventory:
+    """Read an Ansible inventory file or directory (plus group_vars/ and host_vars/ beside
+    it) and return its hosts, restricted by an Ansible `--limit` pattern if given.
+
+    Raises InventoryError, naming file and line, for a missing, unreadable, binary,
+    vault-encrypted or malformed inventory, a dynamic-inventory script (never executed),
+    invalid values, an inventory without hosts, and a limit that selects nothing.
+    """
+    display = os.fspath(path)
+    if not display:
+        _fail(_Loc("(inventory)"), "no inventory path given")
+    b = _Builder()
+    _load_path(Path(display), display, b)
+    return _apply_limit(_inventory(b, display), limit)
+
+
+def loads_inventory(
+    text: str,
+    *,
+    source: str = "<inventory>",
+    fmt: Literal["ini", "yaml"] = "ini",
+    limit: str | None = None,
+) -> Inventory:
+    """Like load_inventory, for inventory text already in memory (no group_vars/,
+    host_vars/ or directories). `source` names the text in messages and Host.source."""
+    if fmt not in ("ini", "yaml"):
+        raise ValueError(f"fmt must be 'ini' or 'yaml', not {fmt!r}")
+    b = _Builder()
+    text = text.removeprefix("\ufeff")
+    _check_text(text, source)
+    _parse_text(text, fmt, source, b)
+    return _apply_limit(_inventory(b, source), limit)

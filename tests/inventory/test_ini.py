@@ -1,0 +1,194 @@
+"""audit.inventory.ini: the INI format (sections, host lines, group vars, CRLF); errors name
+file and line.
+
+Inventories are given as text to loads_inventory or written into tmp_path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit.errors import InventoryError
+from audit.inventory import Inventory, load_inventory
+from audit.model import Host
+from tests.inventory.helpers import by_name, ini, names
+
+
+def test_ini_groups_children_vars_and_order() -> None:
+    inv = ini(
+        "# fleet\n"
+        "lonely.example.com\n"
+        "[web]\n"
+        "web1 ansible_host=10.0.0.1\n"
+        "web2\n"
+        "[db]\n"
+        "db1 ansible_port=2222 ansible_user=pg\n"
+        "web1\n"
+        "[prod:children]\n"
+        "web\n"
+        "db\n"
+        "[prod:vars]\n"
+        "ansible_user=ops\n"
+    )
+    assert names(inv) == ["lonely.example.com", "web1", "web2", "db1"]
+    hosts = by_name(inv)
+    assert hosts["web1"] == Host(
+        name="web1",
+        address="10.0.0.1",
+        user="ops",
+        groups=("web", "db", "prod"),
+        source="inv.ini:4",
+    )
+    assert hosts["db1"].port == 2222 and hosts["db1"].user == "pg"
+    assert hosts["lonely.example.com"].groups == ("ungrouped",)
+    assert hosts["lonely.example.com"].address == "lonely.example.com"
+    assert inv.groups["prod"] == ("web1", "web2", "db1")
+    assert inv.groups["all"] == tuple(names(inv))
+    assert inv.groups["ungrouped"] == ("lonely.example.com",)
+    assert inv.warnings == ()
+
+
+def test_ini_all_section_and_explicit_ungrouped() -> None:
+    inv = ini("[all]\na\n[ungrouped]\nb\n[web]\nb\n[all:vars]\nansible_port=2022\n")
+    hosts = by_name(inv)
+    assert hosts["a"].groups == ("ungrouped",)
+    assert hosts["b"].groups == ("web",)
+    assert hosts["a"].port == hosts["b"].port == 2022
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "expected"),
+    [
+        ('h ansible_user="deploy"', "user", "deploy"),
+        ("h ansible_user='deploy'", "user", "deploy"),
+        ("h ansible_user=\"'deploy'\"", "user", "deploy"),
+        ("h ansible_port=2222 # a comment", "port", 2222),
+        ("h ansible_port='2222'", "port", 2222),
+        ("h ansible_ssh_port=2200", "port", 2200),
+        ("h ansible_ssh_host=10.1.1.1", "address", "10.1.1.1"),
+        ("h ansible_ssh_user=legacy", "user", "legacy"),
+        ("h ansible_private_key_file=/keys/id", "key_file", "/keys/id"),
+        ("h:2201", "port", 2201),
+        ("h:2201 ansible_port=2202", "port", 2202),
+        ("h certaudit_cert_paths='/a b/c.pem'", "cert_paths", ("/a b/c.pem",)),
+        ("h certaudit_cert_paths=/a.pem,/b.pem", "cert_paths", ("/a.pem", "/b.pem")),
+        ("h certaudit_cert_paths=\"['/a.pem', '/b,c.pem']\"", "cert_paths", ("/a.pem", "/b,c.pem")),
+        ("h certaudit_tls_names=a.example,b.example", "tls_names", ("a.example", "b.example")),
+        ("h certaudit_tls_ports=443,8443,443", "tls_ports", (443, 8443)),
+        ("h certaudit_tls_ports=[443,8443]", "tls_ports", (443, 8443)),
+        ("h certaudit_tls_ports=636", "tls_ports", (636,)),
+        ("h certaudit_probe_direct=yes", "probe_direct", True),
+    ],
+)
+def test_ini_inline_values(line: str, field: str, expected: object) -> None:
+    host = ini(f"[g]\n{line}\n").hosts[0]
+    assert getattr(host, field) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/k/id", "/k/id"),
+        ("/k/id   # trailing comment", "/k/id"),
+        ('"/k/my id"', "/k/my id"),
+        ("'/k/id' ; comment", "/k/id"),
+        ("'/k/#1'", "/k/#1"),
+        ("  /k/id  ", "/k/id"),
+    ],
+)
+def test_ini_group_vars_values(value: str, expected: str) -> None:
+    inv = ini(f"[g]\nh\n[g:vars]\nansible_ssh_private_key_file = {value}\n")
+    assert inv.hosts[0].key_file == expected
+
+
+def test_crlf_bom_and_comment_styles() -> None:
+    text = (
+        "\ufeff# c\r\n; c\r\n[web]\r\nweb1 ansible_port=2222\r\n"
+        "\r\n[web:vars]\r\nansible_user=ops\r\n"
+    )
+    inv = ini(text)
+    assert inv.hosts[0] == Host(
+        name="web1", address="web1", port=2222, user="ops", groups=("web",), source="inv.ini:4"
+    )
+
+
+def test_crlf_file_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    path.write_bytes(b"[web]\r\nweb1 ansible_user=ops\r\nweb2\r\n")
+    inv = load_inventory(path)
+    assert [(h.name, h.user, h.source) for h in inv.hosts] == [
+        ("web1", "ops", f"{path}:2"),
+        ("web2", None, f"{path}:3"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("[web\nh\n", 1, "unbalanced brackets"),
+        ("[web]\nh\n[web:stuff]\n", 3, "unknown type"),
+        ("[we b]\n", 1, "invalid section header"),
+        ("[web]\nh ansible_port=abc\n", 2, "ansible_port: 'abc' is not a port number"),
+        ("[web]\nh ansible_port=0\n", 2, "0 is not a port number"),
+        ("[web]\nh ansible_port=65536\n", 2, "65536 is not a port number"),
+        ("[web]\nh\n[web:vars]\nansible_port=-1\n", 4, "is not a port number"),
+        ("[web]\nh ansible_become=maybe\n", 2, "not a boolean"),
+        ("[web]\nh stray\n", 2, "expected key=value"),
+        ("[web]\nh =value\n", 2, "expected key=value"),
+        ("[web]\nh ansible_user='unterminated\n", 2, "cannot read host line"),
+        ("[web]\nh\n[web:vars]\njust words\n", 4, "expected key=value"),
+        ("[web]\nh\n[web:vars]\nk = 'open\n", 4, "missing closing quote"),
+        ("[web]\nh\n[web:vars]\nk = 'a' b\n", 4, "after the closing quote"),
+        ("[web]\nh\n[web:children]\nbad child\n", 4, "expected a group name"),
+        ("[web]\nh\n[web:children]\nghost\n", 4, "never defined"),
+        ("[web]\nh\n[db:vars]\nx=1\n", 3, "never defined"),
+        ("[a]\nh\n[a:children]\nb\n[b:children]\na\n", 6, "contain each other"),
+        ("[a]\nh\n[a:children]\na\n", 4, "its own child"),
+        ("[a]\nh\n[a:children]\nall\n", 4, "cannot be a child"),
+        ("[web]\nh ansible_host=bad/host\n", 2, "not a host name or IP address"),
+        ("[web]\nh ansible_host=-oProxy\n", 2, "not a host name or IP address"),
+        ("[web]\nh ansible_user=-l\n", 2, "not a user name"),
+        ("[web]\nh certaudit_cert_paths=relative/a.pem\n", 2, "not an absolute path"),
+        ("[web]\nh certaudit_tls_ports=443,https\n", 2, "not a port number"),
+        ("[web]\nh certaudit_tls_ports=[443\n", 2, "not a port number"),
+        ("[web]\nh certaudit_tls_names='a b'\n", 2, "not a host name to send as SNI"),
+        ("[web]\nh\n[web:vars]\nansible_group_priority=high\n", 4, "not a whole number"),
+        ("[web]\nh\x00\n", 2, "NUL"),
+    ],
+)
+def test_ini_errors_name_file_and_line(text: str, line: int, message: str) -> None:
+    with pytest.raises(InventoryError) as err:
+        ini(text)
+    assert (err.value.path, err.value.line) == ("inv.ini", line)
+    assert str(err.value).startswith(f"inv.ini:{line}: ")
+    assert message in str(err.value)
+
+
+def test_host_name_that_is_not_an_address_needs_ansible_host() -> None:
+    with pytest.raises(InventoryError, match=r"inv.ini:2: .*no ansible_host"):
+        ini("[g]\nweb_01!\n")
+    assert ini("[g]\nweb_01! ansible_host=10.0.0.1\n").hosts[0].address == "10.0.0.1"
+
+
+def test_pending_children_defined_later_is_fine() -> None:
+    inv = ini("[prod:children]\nweb\n[web]\nw1\n")
+    assert by_name(inv)["w1"].groups == ("prod", "web")
+
+
+INI_ALPHABET = st.sampled_from(
+    list("[]:=#;,\"' \t\n\r\\abcxyz019-._*!&~{}$()%") + ["\r\n", ":vars", ":children", "ansible_"]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=300), st.lists(INI_ALPHABET, max_size=120).map("".join)))
+def test_fuzz_ini_only_raises_inventory_error(text: str) -> None:
+    try:
+        inv = ini(text)
+    except InventoryError:
+        return
+    assert isinstance(inv, Inventory) and inv.hosts
