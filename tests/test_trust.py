@@ -1,4 +1,8 @@
-"""trust.py: chain verdicts and RFC 6125 name matching, over named cases."""
+"""audit.trust as a whole: chain verdicts over named cases, through the package's names.
+
+The tests of each module of the package (stores, host names, the library's refusals,
+path linking) are in tests/trust/.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from audit.model import CertInfo, CertLocation, FoundCert, Host, HostOutcome, HostResult
-from audit.trust import (
-    TrustStores,
-    assess_chain,
-    fleet_intermediates,
-    host_store,
-    load_cafile,
-    matches_hostname,
-    mozilla_roots,
-)
+from audit.model import CertInfo
+from audit.trust import TrustStores, assess_chain
 from tests import pki
 from tests.rules.kit import MOZILLA_PEM, NOW, info, stores, world
 
@@ -275,83 +271,12 @@ def test_empty_chain() -> None:
     assert assess_chain((), now=NOW, stores=stores()).status == "no_chain"
 
 
-def test_mozilla_roots_and_cafile(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    roots = mozilla_roots()
-    assert len(roots) > 50 and all(r.is_ca for r in roots[:10])
-    assert mozilla_roots() is roots  # cached
-    one = tmp_path / "ca.pem"
-    one.write_bytes(pki.pem_bundle(world().private.root, world().os_only.root))
-    assert [c.common_name for c in load_cafile(str(one))] == ["Private Root CA", "OSOnly Root CA"]
-    folder = tmp_path / "dir"
-    folder.mkdir()
-    (folder / "a.crt").write_bytes(world().private.root.pem)
-    (folder / "b.der").write_bytes(world().os_only.root.der)
-    assert len(load_cafile(str(folder))) == 2
-    with pytest.raises(OSError):
-        load_cafile(str(tmp_path / "missing.pem"))
-
-
-def test_host_store_and_fleet_intermediates() -> None:
-    root, inter = info(world().public.root, world().public.intermediate)
-    lf = good()[0]
-
-    def found(cert: CertInfo, kind: str, path: str) -> FoundCert:
-        return FoundCert(cert, CertLocation(host="h", path=path, kind=kind))
-
-    result = HostResult(
-        host=Host(name="h", address="h"),
-        outcome=HostOutcome.OK,
-        certificates=(
-            found(root, "ca_bundle", "/etc/ssl/certs/ca-certificates.crt"),
-            found(inter, "file", "/etc/letsencrypt/live/x/chain.pem"),
-            found(lf, "file", "/etc/letsencrypt/live/x/cert.pem"),
-            found(root, "file", "/srv/root.pem"),
-        ),
-    )
-    assert host_store(result) == (root,)
-    assert fleet_intermediates([result, result]) == (inter,)
-
-
-HOSTNAMES = [
-    # (case, SANs, name, expected)
-    ("exact", ["www.example.com"], "www.example.com", True),
-    ("case-insensitive", ["WWW.Example.COM"], "www.example.com", True),
-    ("trailing dot in the name", ["www.example.com"], "www.example.com.", True),
-    ("trailing dot in the SAN", ["www.example.com."], "www.example.com", True),
-    ("other name", ["app.example.com"], "api.example.com", False),
-    ("wildcard covers one label", ["*.example.com"], "api.example.com", True),
-    ("wildcard does not cover two labels", ["*.example.com"], "a.b.example.com", False),
-    ("wildcard does not cover the bare domain", ["*.example.com"], "example.com", False),
-    ("wildcard only as the whole left-most label", ["w*.example.com"], "www.example.com", False),
-    ("wildcard not in an inner label", ["www.*.com"], "www.example.com", False),
-    ("no wildcard over a one-label suffix", ["*.com"], "example.com", False),
-    ("second SAN matches", ["example.com", "*.example.com"], "mail.example.com", True),
-    ("IP literal against an IP SAN", ["192.0.2.10"], "192.0.2.10", True),
-    ("IPv6 literal in brackets", ["2001:db8::1"], "[2001:db8::1]", True),
-    ("IP literal never matches a DNS SAN", ["www.example.com"], "192.0.2.10", False),
-    ("IDN name against its A-label", ["xn--bcher-kva.example"], "bücher.example", True),
-]
-
-
-@pytest.mark.parametrize(
-    ("case", "sans", "name", "expected"), HOSTNAMES, ids=[h[0] for h in HOSTNAMES]
-)
-def test_matches_hostname(case: str, sans: list[str], name: str, expected: bool) -> None:
-    cert = info(pki.issue("cn.example.com", now=NOW, sans=sans))[0]
-    assert matches_hostname(cert, name) is expected
-
-
-def test_common_name_is_never_used() -> None:
-    cn_only = info(pki.issue("www.example.com", now=NOW, sans=[]))[0]
-    assert not matches_hostname(cn_only, "www.example.com")
-
-
 def test_a_chain_that_cannot_be_judged_is_data(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import audit.trust as trust
+    import audit.trust.facts as facts
 
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("library exploded")
 
-    monkeypatch.setattr(trust, "_verify", boom)
+    monkeypatch.setattr(facts, "verify_chain", boom)
     v = assess_chain(good(), now=NOW, stores=stores())
     assert v.status == "other" and "library exploded" in v.detail
