@@ -9,8 +9,9 @@ to asyncssh. In a copy
 * a `Match` line with an `exec` condition (negated or not) becomes `Match !all`: its block
   never applies, and no command runs to decide it;
 * ProxyCommand, LocalCommand, PermitLocalCommand, KnownHostsCommand, PKCS11Provider,
-  SecurityKeyProvider, SendEnv, SetEnv, ForwardAgent and ForwardX11 lines are blank (asyncssh ignores some of these today; blanking them
-  keeps a later asyncssh from acting on them);
+  SecurityKeyProvider, SendEnv, SetEnv, ForwardAgent and ForwardX11 lines are blank
+  (asyncssh ignores some of these today; blanking them keeps a later asyncssh from acting
+  on them);
 * an Include line names the copies of the files it matched (found as asyncssh finds them);
 * a line that cannot be split into words is blank (asyncssh would give up on the file).
 
