@@ -34,10 +34,13 @@
 #                                                    file; it was not opened
 #   LINK <hexlink> <hextarget> <f|d> .               a symlink whose target is a regular file
 #                                                    (f) or a symlinked root directory (d)
-#   PEM <hexpath> <n> <label> <base64> .             n-th certificate block of a file
+#   PEM <hexpath> <n> <label> <base64> .             n-th certificate block of a file: the DER
+#                                                    of one certificate (TRUSTED CERTIFICATE:
+#                                                    without what follows it) or a certs-only
+#                                                    PKCS#7 (no content, no signer)
 #   KPEM <hexpath> <n> <label> <base64> .            n-th block inside kubeconfig *-data fields
 #   BAD <hexpath> <n> <unterminated|badchars|notcert|length> .   a block that was not sent
-#   DER <hexpath> <cert|p7> <b64|hex> <data> <trailing 0|1> .
+#   DER <hexpath> <cert|p7> <b64|hex> <data> <trailing 0|1> .   (p7: certs-only, as PEM)
 #   BADDER <hexpath> .                               DER that changed or failed its re-check
 #   KEY <hexpath> <kind> <hexowner> <hexgroup> <octal mode|-> .
 #   BIG <hexpath> .                                  larger than CA_MAXB, not read
@@ -158,6 +161,40 @@ function derkind(b, n,  l1, p, l2, p3) {
   }
   return ""
 }
+# Whether b[1..n], the whole DER, is a certs-only PKCS#7: ContentInfo { signedData,
+# [0] SignedData { version, digestAlgorithms, encapContentInfo { eContentType } and no
+# eContent, [0] certificates, [1] crls (both optional), signerInfos SET {} } } and nothing
+# after it. A signed message, whose content is not a certificate, is never sent.
+function p7_certs_only(b, n,  p, l, sd_end, e_end) {
+  if (b[1] != 48 || derlen(b, 1, n) < 0) return 0
+  p = 1 + CA_HL
+  if (b[p] != 6 || (l = derlen(b, p, n)) < 0) return 0
+  p += CA_HL + l
+  if (b[p] != 160 || derlen(b, p, n) < 0) return 0
+  p += CA_HL
+  if (b[p] != 48 || (l = derlen(b, p, n)) < 0) return 0
+  sd_end = p + CA_HL + l; p += CA_HL
+  if (b[p] != 2 || (l = derlen(b, p, n)) < 0) return 0
+  p += CA_HL + l
+  if (b[p] != 49 || (l = derlen(b, p, n)) < 0) return 0
+  p += CA_HL + l
+  if (b[p] != 48 || (l = derlen(b, p, n)) < 0) return 0
+  e_end = p + CA_HL + l; p += CA_HL
+  if (b[p] != 6 || (l = derlen(b, p, n)) < 0 || p + CA_HL + l != e_end) return 0
+  p = e_end
+  if (b[p] == 160) { if ((l = derlen(b, p, n)) < 0) return 0; p += CA_HL + l }
+  if (b[p] == 161) { if ((l = derlen(b, p, n)) < 0) return 0; p += CA_HL + l }
+  return b[p] == 49 && b[p + 1] == 0 && p + 2 == sd_end && sd_end == n + 1
+}
+# The base64 of the first n bytes that the base64 text s encodes (s holds at least n).
+function b64cut(s, n,  q, r, g, v) {
+  q = int(n / 3); r = n - q * 3
+  if (r == 0) return substr(s, 1, q * 4)
+  g = substr(s, q * 4 + 1, 4)
+  if (r == 1) { v = CA_B64V[substr(g, 2, 1)]; return substr(s, 1, q * 4) substr(g, 1, 1) substr(CA_B64, v - v % 16 + 1, 1) "==" }
+  v = CA_B64V[substr(g, 3, 1)]
+  return substr(s, 1, q * 4) substr(g, 1, 2) substr(CA_B64, v - v % 4 + 1, 1) "="
+}
 function badpath(f) {
   return f !~ /^\// || f ~ /^\/(dev|proc|sys|inet|inet4|inet6)(\/|$)/
 }
@@ -169,15 +206,16 @@ function pem_emit(s, tag,  body, b, k, want, kd, dl, lab) {
   body = S_body[s]; S_in[s] = 0; S_body[s] = ""
   want = (S_lab[s] == "PKCS7" || S_lab[s] == "CERTIFICATE CHAIN") ? "p7" : "cert"
   split("", b)
-  k = b64dec(body, 24, b)
+  k = b64dec(body, want == "p7" ? length(body) : 24, b)
   kd = derkind(b, k)
   if (kd != want) { printf "BAD %s %d notcert .\n", CA_HP, S_n[s]; return }
   dl = b64len(body)
   if (dl > CA_TOTAL && S_lab[s] == "TRUSTED CERTIFICATE") {
-    body = substr(body, 1, int((CA_TOTAL + 2) / 3) * 4)
+    body = b64cut(body, CA_TOTAL)
     dl = CA_TOTAL
   }
   if (dl != CA_TOTAL) { printf "BAD %s %d length .\n", CA_HP, S_n[s]; return }
+  if (want == "p7" && !p7_certs_only(b, k)) { printf "BAD %s %d notcert .\n", CA_HP, S_n[s]; return }
   lab = S_lab[s]; gsub(/ /, "_", lab)
   printf "%s %s %d %s %s .\n", tag, CA_HP, S_n[s], lab, body
 }
@@ -307,8 +345,10 @@ BEGIN { ca_init(); p = ARGV[1]; ARGV[1] = "" }
 END {
   gsub(/[^A-Za-z0-9+\/=]/, "", d)
   split("", b)
-  if (enc == "b64") { m = b64dec(d, 24, b); dl = b64len(d) } else { m = hexdec(d, 24, b); dl = length(d) / 2 }
+  want = (kind == "p7") ? length(d) : 24
+  if (enc == "b64") { m = b64dec(d, want, b); dl = b64len(d) } else { m = hexdec(d, want, b); dl = length(d) / 2 }
   kd = derkind(b, m)
+  if (kind == "p7" && !p7_certs_only(b, m)) kd = ""
   if (d != "" && kd == kind && dl == CA_TOTAL) printf "DER %s %s %s %s %s .\n", hex(p), kind, enc, d, trail
   else printf "BADDER %s .\n", hex(p)
 }

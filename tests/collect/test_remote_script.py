@@ -793,6 +793,7 @@ def test_extra_paths_symlinked_roots_and_quoting(tmp_path: Path) -> None:
         nonce=nonce,
         roots=[str(tmp_path / "alias"), str(tmp_path / "absent")],
         extra_paths=[str(tmp_path / "missing.pem"), "relative/x.pem", "/proc/self"],
+        listeners=False,  # this machine's servers (other test sessions') are not the point
     )
     proc = subprocess.run(["dash", "-s"], input=script, capture_output=True, timeout=TIMEOUT)
     c = parse_output("h", proc.stdout, nonce=nonce, exit_status=proc.returncode)
