@@ -9,16 +9,22 @@ Layout of the database (schema version in `PRAGMA user_version`, the file marked
 with `PRAGMA application_id`):
 
     runs          one row per run: id, started/finished, status, inventory, settings (JSON)
-    hosts         one row per HostResult of a run (Host fields, outcome, timings, bytes)
+    hosts         one row per HostResult of a run (Host fields, outcome, timings, bytes),
+                  pointing at its evidence: files_evidence, listener_evidence; its probes'
+                  timings (probe_ms), which differ every run, stay in the row
+    evidence      one row per distinct body of evidence, named by the SHA-256 of its rows:
+                  a host whose files or listeners are byte-identical to evidence already
+                  stored (last night's) points at it instead of copying it
     certificates  one row per distinct certificate across all runs, unique by sha256: the
                   DER once, plus the parsed CertInfo columns (an integer `pk` is what the
-                  rows below point at, to keep the per-run rows small)
-    locations     where each certificate was found (host row, path, kind, index, format,
-                  servername -> certificates.pk)
-    unparseable, key_files, issues, ca_bundles, tls_configs      per host, in model order
-    listeners -> probes -> probe_chain             per host; chains as certificates in order
-    findings      per run, every Finding field, in model order
-    location_view, served_view   the same joined to run id and sha256, for ad-hoc queries
+                  rows below point at, to keep them small)
+    locations     where each certificate was found (path, kind, index, format,
+                  servername -> certificates.pk), per files evidence
+    unparseable, key_files, issues, ca_bundles, tls_configs    per files evidence
+    listeners -> probes -> probe_chain     per listener evidence; chains in order
+    findings      per run, every Finding field, in model order; their texts (title,
+                  detail, diagnose, fix, why) once per distinct text in finding_texts
+    location_view, served_view   locations and served chains joined to run id and sha256
 
 Every child row carries `seq`, its position in the model's tuple, so a run reads back in
 exactly the order it was written. Datetimes are ISO 8601 UTC text ("...Z"). Text that is
@@ -30,13 +36,20 @@ The run lock is an `flock` on `<db>.lock`, taken by `begin_run` and held until
 an interrupted one). The lock file is never followed through a symlink, and anything but
 a regular file there is refused.
 
+What a run costs: a host whose evidence did not change since it was last recorded costs
+its `hosts` row and its findings' rows (tools/bench_history.py measures it: about 1/10 of
+storing every run's evidence in full). Old runs go with `History.prune`, which also
+deletes the evidence, certificates and texts nothing points at any more.
+
 Modules:
 
     schema   the table declarations, migrations, schema_version, opening checks
     table    Column / Index / Table: DDL, INSERT and SELECT generated from a declaration
+    superseded  declarations a rebuild replaced (they generate the earlier migrations)
     rows     model <-> row mapping, by column name
     codec    value codecs (text, datetimes, JSON lists) and rows by column name
     store    History: open, close, transactions, begin/resume/record/finish a run
+    evidence a host's evidence and a finding's texts, stored once and shared by digest
     reads    RunReads (History's reading half): list_runs, load_run, run_status, ...
     lock     RunLock, the run lock file
     files    default_db_path, creating the database file, errors that name it

@@ -42,6 +42,11 @@ from audit.model import AuditResult, CertInfo, HostOutcome, Listener, Severity, 
 
 T = TypeVar("T")
 
+_FILES = "SELECT files_evidence FROM hosts WHERE run_id = ?"
+_LISTENERS = "SELECT listener_evidence FROM hosts WHERE run_id = ?"
+"""The evidence the hosts of a run point at (the run id as the parameter)."""
+_TEXTS = "t.title, t.detail, t.diagnose, t.fix, t.why"
+
 _LIST_HINT = "see `certaudit report --list`"
 
 
@@ -197,10 +202,18 @@ class RunReads:
                 "SELECT max(recorded_at) AS last FROM hosts WHERE run_id = ?", (run_id,)
             )
             finished = max(started, last[0]["last"] or started, key=parse_dt)
-        parts = self._host_parts(run_id, self._cert_ref(run_id))
+        cert = self._cert_ref(run_id)
+        files = self._file_parts(run_id, cert)
+        listeners = self._load_listeners(run_id, cert)
         hosts = tuple(
             rows.host_result_from(
-                row, {name: tuple(groups.get(row["pk"], ())) for name, groups in parts.items()}
+                row,
+                {
+                    **{
+                        name: tuple(by.get(row["files_evidence"], ())) for name, by in files.items()
+                    },
+                    "listeners": tuple(listeners.get(row["listener_evidence"], ())),
+                },
             )
             for row in self._rows(
                 f"SELECT {HOSTS.select()} FROM hosts WHERE run_id = ? ORDER BY seq, pk", (run_id,)
@@ -209,7 +222,8 @@ class RunReads:
         findings = tuple(
             rows.finding_from(row)
             for row in self._rows(
-                f"SELECT {FINDINGS.select()} FROM findings WHERE run_id = ? ORDER BY seq",
+                f"SELECT {FINDINGS.select('f')}, {_TEXTS} FROM findings f"
+                " JOIN finding_texts t ON t.pk = f.text_pk WHERE f.run_id = ? ORDER BY f.seq",
                 (run_id,),
             )
         )
@@ -223,18 +237,17 @@ class RunReads:
             partial=run["status"] != "complete",
         )
 
-    def _host_parts(self, run_id: str, cert: rows.CertRef) -> dict[str, dict[int, list[Any]]]:
-        """Every child row of the run's hosts, by HostResult field, then by host pk."""
+    def _file_parts(self, run_id: str, cert: rows.CertRef) -> dict[str, dict[int, list[Any]]]:
+        """The rows of the run's file evidence, by HostResult field, then by evidence pk."""
         return {
-            "certificates": self._per_host(
+            "certificates": self._per_evidence(
                 LOCATIONS, run_id, lambda row: rows.found_cert_from(row, cert)
             ),
-            "unparseable": self._per_host(UNPARSEABLE, run_id, rows.unparseable_from),
-            "key_files": self._per_host(KEY_FILES, run_id, rows.key_file_from),
-            "issues": self._per_host(ISSUES, run_id, rows.issue_from),
-            "ca_bundles": self._per_host(CA_BUNDLES, run_id, rows.ca_bundle_from),
-            "listeners": self._load_listeners(run_id, cert),
-            "tls_configs": self._per_host(TLS_CONFIGS, run_id, rows.tls_config_from),
+            "unparseable": self._per_evidence(UNPARSEABLE, run_id, rows.unparseable_from),
+            "key_files": self._per_evidence(KEY_FILES, run_id, rows.key_file_from),
+            "issues": self._per_evidence(ISSUES, run_id, rows.issue_from),
+            "ca_bundles": self._per_evidence(CA_BUNDLES, run_id, rows.ca_bundle_from),
+            "tls_configs": self._per_evidence(TLS_CONFIGS, run_id, rows.tls_config_from),
         }
 
     def _grouped(
@@ -247,13 +260,16 @@ class RunReads:
             grouped[row[key]].append(make(row))
         return grouped
 
-    def _per_host(self, table: Table, run_id: str, make: Callable[[Row], T]) -> dict[int, list[T]]:
-        """A per-host child table of the run, by host pk, in `seq` order."""
+    def _per_evidence(
+        self, table: Table, run_id: str, make: Callable[[Row], T]
+    ) -> dict[int, list[T]]:
+        """A table of file evidence: the rows the run's hosts point at, by evidence pk, in
+        `seq` order."""
         return self._grouped(
-            f"SELECT {table.select('t')} FROM {table.name} t JOIN hosts h ON h.pk = t.host_pk"
-            " WHERE h.run_id = ? ORDER BY t.host_pk, t.seq",
+            f"SELECT {table.select('t')} FROM {table.name} t WHERE t.evidence_pk IN ({_FILES})"
+            " ORDER BY t.evidence_pk, t.seq",
             run_id,
-            "host_pk",
+            "evidence_pk",
             make,
         )
 
@@ -262,11 +278,9 @@ class RunReads:
         cursor_rows = fetch(
             self._conn,
             f"SELECT {CERTIFICATES.select()} FROM certificates WHERE pk IN ("
-            " SELECT l.cert_pk FROM locations l JOIN hosts h ON h.pk = l.host_pk"
-            " WHERE h.run_id = ?"
+            f" SELECT cert_pk FROM locations WHERE evidence_pk IN ({_FILES})"
             " UNION SELECT c.cert_pk FROM probe_chain c JOIN probes p ON p.pk = c.probe_pk"
-            " JOIN listeners l ON l.pk = p.listener_pk JOIN hosts h ON h.pk = l.host_pk"
-            " WHERE h.run_id = ?)",
+            f" JOIN listeners l ON l.pk = p.listener_pk WHERE l.evidence_pk IN ({_LISTENERS}))",
             (run_id, run_id),
             decode=False,  # der must stay bytes
         )
@@ -286,8 +300,9 @@ class RunReads:
         return cert
 
     def _load_listeners(self, run_id: str, cert: rows.CertRef) -> dict[int, list[Listener]]:
-        """The run's listeners by host pk, each with its probes and their chains."""
-        of_run = "JOIN hosts h ON h.pk = l.host_pk WHERE h.run_id = ?"
+        """The run's listener evidence by evidence pk: listeners, each with its probes and
+        their chains."""
+        of_run = f"WHERE l.evidence_pk IN ({_LISTENERS})"
         chains: dict[int, list[CertInfo]] = self._grouped(
             f"SELECT {PROBE_CHAIN.select('c')} FROM probe_chain c"
             f" JOIN probes p ON p.pk = c.probe_pk JOIN listeners l ON l.pk = p.listener_pk"
@@ -304,9 +319,10 @@ class RunReads:
             lambda row: rows.probe_from(row, tuple(chains.get(row["pk"], ()))),
         )
         return self._grouped(
-            f"SELECT {LISTENERS.select('l')} FROM listeners l {of_run} ORDER BY l.host_pk, l.seq",
+            f"SELECT {LISTENERS.select('l')} FROM listeners l {of_run}"
+            " ORDER BY l.evidence_pk, l.seq",
             run_id,
-            "host_pk",
+            "evidence_pk",
             lambda row: rows.listener_from(row, tuple(probes.get(row["pk"], ()))),
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +40,14 @@ CertRef = Callable[[int, str | None], CertInfo]
 # --------------------------------------------------------------------------- hosts
 
 
-def host_row(run_id: str, seq: int, r: HostResult, recorded_at: datetime) -> Row:
+def host_row(
+    run_id: str,
+    seq: int,
+    r: HostResult,
+    recorded_at: datetime,
+    files_evidence: int | None,
+    listener_evidence: int | None,
+) -> Row:
     h = r.host
     return {
         "run_id": run_id,
@@ -64,11 +72,17 @@ def host_row(run_id: str, seq: int, r: HostResult, recorded_at: datetime) -> Row
         "facts": json_list(list(pair) for pair in r.facts),
         "recorded_at": dt_text(recorded_at),
         "finished": int(r.finished),
+        "files_evidence": files_evidence,
+        "listener_evidence": listener_evidence,
+        "probe_ms": json_list(p.elapsed_ms for li in r.listeners for p in li.probes),
     }
 
 
 def host_result_from(row: Row, parts: Mapping[str, tuple[Any, ...]]) -> HostResult:
-    """A hosts row; `parts` holds its children by HostResult field (certificates, ...)."""
+    """A hosts row; `parts` holds its children by HostResult field (certificates, ...).
+    The listeners' probes get the timings the row keeps (`probe_ms`), when it keeps them."""
+    if row["probe_ms"] is not None:
+        parts = {**parts, "listeners": with_probe_ms(parts["listeners"], row["probe_ms"])}
     host = Host(
         name=row["name"],
         address=row["address"],
@@ -94,6 +108,18 @@ def host_result_from(row: Row, parts: Mapping[str, tuple[Any, ...]]) -> HostResu
         finished=bool(row["finished"]),
         **parts,
     )
+
+
+def with_probe_ms(listeners: tuple[Listener, ...], text: str) -> tuple[Listener, ...]:
+    """The listeners with each probe's elapsed_ms from a `probe_ms` array, in order."""
+    times = iter(json.loads(text))
+    out = tuple(
+        replace(li, probes=tuple(replace(p, elapsed_ms=next(times)) for p in li.probes))
+        for li in listeners
+    )
+    if next(times, None) is not None:
+        raise ValueError("probe_ms holds more timings than the host has probes")
+    return out
 
 
 # --------------------------------------------------------------------------- certificates
@@ -169,10 +195,10 @@ def variant_columns(text: str) -> dict[str, Any]:
 
 
 def location_row(
-    host_pk: int, seq: int, loc: CertLocation, cert_pk: int, variant: str | None
+    evidence_pk: int, seq: int, loc: CertLocation, cert_pk: int, variant: str | None
 ) -> Row:
     return {
-        "host_pk": host_pk,
+        "evidence_pk": evidence_pk,
         "seq": seq,
         "host": loc.host,
         "path": loc.path,
@@ -197,9 +223,9 @@ def found_cert_from(row: Row, cert: CertRef) -> FoundCert:
     return FoundCert(cert(row["cert_pk"], row["cert_variant"]), location)
 
 
-def unparseable_row(host_pk: int, seq: int, u: Unparseable) -> Row:
+def unparseable_row(evidence_pk: int, seq: int, u: Unparseable) -> Row:
     return {
-        "host_pk": host_pk,
+        "evidence_pk": evidence_pk,
         "seq": seq,
         "host": u.host,
         "path": u.path,
@@ -212,9 +238,9 @@ def unparseable_from(row: Row) -> Unparseable:
     return Unparseable(row["host"], row["path"], row["reason"], row["bundle_index"])
 
 
-def key_file_row(host_pk: int, seq: int, k: KeyFile) -> Row:
+def key_file_row(evidence_pk: int, seq: int, k: KeyFile) -> Row:
     return {
-        "host_pk": host_pk,
+        "evidence_pk": evidence_pk,
         "seq": seq,
         "host": k.host,
         "path": k.path,
@@ -231,9 +257,9 @@ def key_file_from(row: Row) -> KeyFile:
     )
 
 
-def issue_row(host_pk: int, seq: int, c: CollectionIssue) -> Row:
+def issue_row(evidence_pk: int, seq: int, c: CollectionIssue) -> Row:
     return {
-        "host_pk": host_pk,
+        "evidence_pk": evidence_pk,
         "seq": seq,
         "host": c.host,
         "path": c.path,
@@ -246,17 +272,17 @@ def issue_from(row: Row) -> CollectionIssue:
     return CollectionIssue(row["host"], row["path"], IssueReason(row["reason"]), row["detail"])
 
 
-def ca_bundle_row(host_pk: int, seq: int, path: str) -> Row:
-    return {"host_pk": host_pk, "seq": seq, "path": path}
+def ca_bundle_row(evidence_pk: int, seq: int, path: str) -> Row:
+    return {"evidence_pk": evidence_pk, "seq": seq, "path": path}
 
 
 def ca_bundle_from(row: Row) -> str:
     return row["path"]
 
 
-def tls_config_row(host_pk: int, seq: int, t: TlsConfig) -> Row:
+def tls_config_row(evidence_pk: int, seq: int, t: TlsConfig) -> Row:
     return {
-        "host_pk": host_pk,
+        "evidence_pk": evidence_pk,
         "seq": seq,
         "host": t.host,
         "server": t.server,
@@ -302,9 +328,9 @@ def tls_config_from(row: Row) -> TlsConfig:
 # --------------------------------------------------------------------------- listeners
 
 
-def listener_row(host_pk: int, seq: int, li: Listener) -> Row:
+def listener_row(evidence_pk: int, seq: int, li: Listener) -> Row:
     return {
-        "host_pk": host_pk,
+        "evidence_pk": evidence_pk,
         "seq": seq,
         "host": li.host,
         "address": li.address,
@@ -342,6 +368,8 @@ def listener_from(row: Row, probes: tuple[TlsProbe, ...]) -> Listener:
 
 
 def probe_row(listener_pk: int, seq: int, p: TlsProbe) -> Row:
+    """The probe without its timing, which differs every run: the host row keeps it
+    (`probe_ms`), so the same probe result is the same row from one run to the next."""
     return {
         "listener_pk": listener_pk,
         "seq": seq,
@@ -356,7 +384,7 @@ def probe_row(listener_pk: int, seq: int, p: TlsProbe) -> Row:
         "alpn": p.alpn,
         "acceptable_ca_names": json_list(p.acceptable_ca_names),
         "error": p.error,
-        "elapsed_ms": float(p.elapsed_ms),
+        "elapsed_ms": 0.0,
     }
 
 
@@ -385,7 +413,7 @@ def chain_row(probe_pk: int, seq: int, cert_pk: int, variant: str | None) -> Row
 # --------------------------------------------------------------------------- findings
 
 
-def finding_row(run_id: str, seq: int, f: Finding) -> Row:
+def finding_row(run_id: str, seq: int, f: Finding, text_pk: int) -> Row:
     return {
         "run_id": run_id,
         "seq": seq,
@@ -393,18 +421,26 @@ def finding_row(run_id: str, seq: int, f: Finding) -> Row:
         "severity": f.severity.value,
         "host": f.host,
         "subject": f.subject,
+        "cert_sha256": f.cert_sha256,
+        "risk": float(f.risk),
+        "days_left": None if f.days_left is None else float(f.days_left),
+        "text_pk": text_pk,
+    }
+
+
+def finding_text_row(digest: str, f: Finding) -> Row:
+    return {
+        "digest": digest,
         "title": f.title,
         "detail": f.detail,
         "diagnose": f.diagnose,
         "fix": f.fix,
-        "cert_sha256": f.cert_sha256,
-        "risk": float(f.risk),
         "why": f.why,
-        "days_left": None if f.days_left is None else float(f.days_left),
     }
 
 
 def finding_from(row: Row) -> Finding:
+    """A findings row joined to its finding_texts row."""
     return Finding(
         id=row["finding_id"],
         severity=Severity(row["severity"]),

@@ -4,6 +4,13 @@ and the checks and upgrade done when a database is opened.
 The schema version is `PRAGMA user_version`; the file is marked as ours with
 `PRAGMA application_id`. Every child row carries `seq`, its position in the model's
 tuple, so a run reads back in exactly the order it was written.
+
+Since schema 4 a host's collected evidence is shared between runs: the rows of its files
+(locations, unparseable, key_files, issues, ca_bundles, tls_configs) and of its listeners
+(listeners -> probes -> probe_chain) belong to an `evidence` row named by the SHA-256 of
+those rows, and a host row points at one of each. A host whose evidence is byte-identical
+to evidence already stored (last night's, typically) costs one `hosts` row; the timings of
+its probes, which differ every run, stay with the host row (`probe_ms`).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from audit.errors import HistoryError
+from audit.history import superseded
 from audit.history.codec import scalar
 from audit.history.files import DB_HINT
 from audit.history.table import Column, Index, Table
@@ -24,11 +32,19 @@ APPLICATION_ID = 0x43415544
 BUSY_TIMEOUT_MS = 10_000
 """How long a statement waits for another connection's write lock."""
 
-_HOST_PK = Column("host_pk", "INTEGER NOT NULL REFERENCES hosts (pk) ON DELETE CASCADE")
 _SEQ = Column("seq", "INTEGER NOT NULL")
 _HOST = Column("host", "TEXT NOT NULL")
 _PATH = Column("path", "TEXT NOT NULL")
-_PER_HOST = "PRIMARY KEY (host_pk, seq)"
+_OWNER = "INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE"
+_FILES_OWNER = Column("evidence_pk", _OWNER, source="2 * host_pk")
+_LISTENERS_OWNER = Column("evidence_pk", _OWNER, source="2 * host_pk + 1")
+"""Schema 4 rebuilt the per-host tables to belong to evidence rows; the evidence of a
+host row written before is numbered from the host row's pk (files 2 * pk, listeners
+2 * pk + 1; see MIGRATIONS)."""
+_PER_EVIDENCE = "PRIMARY KEY (evidence_pk, seq)"
+
+_FINDING_3 = "'schema 3 finding ' || run_id || ' ' || seq"
+"""The digest a finding's texts get when schema 4 moves them out of `findings`."""
 
 RUNS = Table(
     "runs",
@@ -71,11 +87,34 @@ HOSTS = Table(
         Column("facts", "TEXT NOT NULL"),
         Column("recorded_at", "TEXT NOT NULL"),
         Column("finished", "INTEGER NOT NULL DEFAULT 1", since=3),
+        # schema 4: the shared evidence the host's record points at
+        Column("files_evidence", "INTEGER REFERENCES evidence (pk)", since=4),
+        Column("listener_evidence", "INTEGER REFERENCES evidence (pk)", since=4),
+        Column("probe_ms", "TEXT", since=4),
     ),
     constraints=("UNIQUE (run_id, name)",),
-    indexes=(Index("hosts_name", "name"),),
+    indexes=(
+        Index("hosts_name", "name"),
+        Index("hosts_files_evidence", "files_evidence", since=4),
+        Index("hosts_listener_evidence", "listener_evidence", since=4),
+    ),
 )
-"""One row per HostResult of a run (Host fields, outcome, timings, bytes)."""
+"""One row per HostResult of a run (Host fields, outcome, timings, bytes), pointing at its
+evidence: `files_evidence` and `listener_evidence` (NULL: none), and `probe_ms`, the
+elapsed_ms of each probe in listener and probe order as a JSON array (NULL in rows written
+before schema 4, whose probes rows hold their own timings)."""
+
+EVIDENCE = Table(
+    "evidence",
+    (
+        Column("pk", "INTEGER PRIMARY KEY"),
+        Column("digest", "TEXT NOT NULL UNIQUE"),
+    ),
+    since=4,
+)
+"""One row per distinct body of evidence, named by the SHA-256 of the rows that belong to
+it (see audit.history.evidence); evidence of earlier schemas is named after its host row
+("schema 3 files of host 12") and matches nothing new."""
 
 CERTIFICATES = Table(
     "certificates",
@@ -120,7 +159,7 @@ _CERT_VARIANT = Column("cert_variant", "TEXT")
 LOCATIONS = Table(
     "locations",
     (
-        _HOST_PK,
+        _FILES_OWNER,
         _SEQ,
         _HOST,
         _PATH,
@@ -131,30 +170,34 @@ LOCATIONS = Table(
         _CERT_PK,
         _CERT_VARIANT,
     ),
-    constraints=(_PER_HOST,),
+    constraints=(_PER_EVIDENCE,),
     indexes=(Index("locations_cert", "cert_pk"),),
     without_rowid=True,
+    since=4,
+    replaces=superseded.LOCATIONS_3,
 )
 """Where each certificate was found (path, kind, index, format, servername)."""
 
 UNPARSEABLE = Table(
     "unparseable",
     (
-        _HOST_PK,
+        _FILES_OWNER,
         _SEQ,
         _HOST,
         _PATH,
         Column("reason", "TEXT NOT NULL"),
         Column("bundle_index", "INTEGER NOT NULL"),
     ),
-    constraints=(_PER_HOST,),
+    constraints=(_PER_EVIDENCE,),
     without_rowid=True,
+    since=4,
+    replaces=superseded.UNPARSEABLE_3,
 )
 
 KEY_FILES = Table(
     "key_files",
     (
-        _HOST_PK,
+        _FILES_OWNER,
         _SEQ,
         _HOST,
         _PATH,
@@ -163,36 +206,42 @@ KEY_FILES = Table(
         Column("mode", "INTEGER NOT NULL"),
         Column("kind", "TEXT NOT NULL"),
     ),
-    constraints=(_PER_HOST,),
+    constraints=(_PER_EVIDENCE,),
     without_rowid=True,
+    since=4,
+    replaces=superseded.KEY_FILES_3,
 )
 
 ISSUES = Table(
     "issues",
     (
-        _HOST_PK,
+        _FILES_OWNER,
         _SEQ,
         _HOST,
         _PATH,
         Column("reason", "TEXT NOT NULL"),
         Column("detail", "TEXT NOT NULL"),
     ),
-    constraints=(_PER_HOST,),
+    constraints=(_PER_EVIDENCE,),
     without_rowid=True,
+    since=4,
+    replaces=superseded.ISSUES_3,
 )
 
 CA_BUNDLES = Table(
     "ca_bundles",
-    (_HOST_PK, _SEQ, _PATH),
-    constraints=(_PER_HOST,),
+    (_FILES_OWNER, _SEQ, _PATH),
+    constraints=(_PER_EVIDENCE,),
     without_rowid=True,
+    since=4,
+    replaces=superseded.CA_BUNDLES_3,
 )
 
 LISTENERS = Table(
     "listeners",
     (
         Column("pk", "INTEGER PRIMARY KEY"),
-        _HOST_PK,
+        _LISTENERS_OWNER,
         _SEQ,
         _HOST,
         Column("address", "TEXT NOT NULL"),
@@ -202,14 +251,15 @@ LISTENERS = Table(
         Column("config_file", "TEXT"),
         Column("config_line", "INTEGER"),
         Column("cert_file", "TEXT"),
-        # schema 2: how a listener maps to configuration, and how probing went
-        Column("server", "TEXT", since=2),
-        Column("server_names", "TEXT NOT NULL DEFAULT '[]'", since=2),
-        Column("starttls", "TEXT", since=2),
-        Column("legacy_protocol", "TEXT", since=2),
-        Column("notes", "TEXT NOT NULL DEFAULT '[]'", since=2),
+        Column("server", "TEXT"),
+        Column("server_names", "TEXT NOT NULL DEFAULT '[]'"),
+        Column("starttls", "TEXT"),
+        Column("legacy_protocol", "TEXT"),
+        Column("notes", "TEXT NOT NULL DEFAULT '[]'"),
     ),
-    constraints=("UNIQUE (host_pk, seq)",),
+    constraints=("UNIQUE (evidence_pk, seq)",),
+    since=4,
+    replaces=superseded.LISTENERS_3,
 )
 
 PROBES = Table(
@@ -248,6 +298,22 @@ PROBE_CHAIN = Table(
 )
 """The chain a probe was served, as certificates in order."""
 
+FINDING_TEXTS = Table(
+    "finding_texts",
+    (
+        Column("pk", "INTEGER PRIMARY KEY"),
+        Column("digest", "TEXT NOT NULL UNIQUE"),
+        Column("title", "TEXT NOT NULL"),
+        Column("detail", "TEXT NOT NULL"),
+        Column("diagnose", "TEXT NOT NULL"),
+        Column("fix", "TEXT NOT NULL"),
+        Column("why", "TEXT NOT NULL"),
+    ),
+    since=4,
+)
+"""The texts of findings (schema 4), once per distinct text, named by their SHA-256: the
+same problem found again the next night costs a `findings` row, not its texts again."""
+
 FINDINGS = Table(
     "findings",
     (
@@ -257,25 +323,31 @@ FINDINGS = Table(
         Column("severity", "TEXT NOT NULL"),
         _HOST,
         Column("subject", "TEXT NOT NULL"),
-        Column("title", "TEXT NOT NULL"),
-        Column("detail", "TEXT NOT NULL"),
-        Column("diagnose", "TEXT NOT NULL"),
-        Column("fix", "TEXT NOT NULL"),
         Column("cert_sha256", "TEXT"),
         Column("risk", "REAL NOT NULL"),
-        Column("why", "TEXT NOT NULL"),
         Column("days_left", "REAL"),
+        Column(
+            "text_pk",
+            "INTEGER NOT NULL REFERENCES finding_texts (pk)",
+            source=f"(SELECT pk FROM finding_texts WHERE digest = {_FINDING_3})",
+        ),
     ),
     constraints=("PRIMARY KEY (run_id, seq)",),
-    indexes=(Index("findings_host", "host"), Index("findings_cert", "cert_sha256")),
+    indexes=(
+        Index("findings_host", "host"),
+        Index("findings_cert", "cert_sha256"),
+        Index("findings_text", "text_pk"),
+    ),
     without_rowid=True,
+    since=4,
+    replaces=superseded.FINDINGS_3,
 )
-"""Per run, every Finding field, in model order."""
+"""Per run, every Finding field in model order, its texts in `finding_texts`."""
 
 TLS_CONFIGS = Table(
     "tls_configs",
     (
-        _HOST_PK,
+        _FILES_OWNER,
         _SEQ,
         _HOST,
         Column("server", "TEXT NOT NULL"),
@@ -293,16 +365,19 @@ TLS_CONFIGS = Table(
         Column("key_sha256", "TEXT NOT NULL"),
         Column("key_check", "TEXT NOT NULL"),
     ),
-    constraints=(_PER_HOST,),
+    constraints=(_PER_EVIDENCE,),
     without_rowid=True,
-    since=2,
+    since=4,
+    replaces=superseded.TLS_CONFIGS_3,
 )
-"""The TLS server configuration found on a host (schema 2)."""
+"""The TLS server configuration found on a host (schema 2; rebuilt in 4)."""
 
 TABLES = (
     RUNS,
     HOSTS,
     CERTIFICATES,
+    EVIDENCE,
+    FINDING_TEXTS,
     LOCATIONS,
     UNPARSEABLE,
     KEY_FILES,
@@ -320,13 +395,13 @@ VIEWS = (
     """CREATE VIEW location_view AS
         SELECT h.run_id, h.name AS host_name, l.host, l.path, l.kind, l.bundle_index,
                l.format, l.servername, c.sha256, c.subject, c.issuer, c.not_after
-        FROM locations l JOIN hosts h ON h.pk = l.host_pk
+        FROM hosts h JOIN locations l ON l.evidence_pk = h.files_evidence
         JOIN certificates c ON c.pk = l.cert_pk""",
     """CREATE VIEW served_view AS
         SELECT h.run_id, h.name AS host_name, p.address, p.port, p.servername, p.via,
                pc.seq AS chain_index, c.sha256, c.subject, c.issuer, c.not_after
-        FROM probe_chain pc JOIN probes p ON p.pk = pc.probe_pk
-        JOIN listeners li ON li.pk = p.listener_pk JOIN hosts h ON h.pk = li.host_pk
+        FROM hosts h JOIN listeners li ON li.evidence_pk = h.listener_evidence
+        JOIN probes p ON p.listener_pk = li.pk JOIN probe_chain pc ON pc.probe_pk = p.pk
         JOIN certificates c ON c.pk = pc.cert_pk""",
 )
 """Locations and served chains joined to run id and sha256, for ad-hoc queries."""
@@ -340,19 +415,56 @@ transaction with foreign keys off (so tables can be rebuilt the SQLite way); a f
 key check runs before the commit."""
 
 
+def _rebuilt(table: Table, version: int) -> bool:
+    return table.replaces is not None and table.since == version
+
+
 def declared(version: int) -> tuple[str, ...]:
-    """The statements that take the declared tables from `version - 1` to `version`."""
-    return tuple(s for table in TABLES for s in table.migration(version))
+    """The statements that take the declared tables from `version - 1` to `version`, but
+    for the tables rebuilt in `version` (see `rebuilt`)."""
+    return tuple(s for t in TABLES if not _rebuilt(t, version) for s in t.migration(version))
+
+
+def rebuilt(version: int) -> tuple[str, ...]:
+    """The statements that rebuild the tables rebuilt in `version`."""
+    return tuple(s for t in TABLES if _rebuilt(t, version) for s in t.migration(version))
+
+
+_FILE_TABLES_3 = ("locations", "unparseable", "key_files", "issues", "ca_bundles", "tls_configs")
+
+EVIDENCE_OF_SCHEMA_3 = (
+    "INSERT INTO evidence (pk, digest) SELECT DISTINCT 2 * host_pk,"
+    " 'schema 3 files of host ' || host_pk FROM ("
+    + " UNION ".join(f"SELECT host_pk FROM {name}" for name in _FILE_TABLES_3)
+    + ")",
+    "INSERT INTO evidence (pk, digest) SELECT DISTINCT 2 * host_pk + 1,"
+    " 'schema 3 listeners of host ' || host_pk FROM listeners",
+    "UPDATE hosts SET files_evidence = 2 * pk WHERE 2 * pk IN (SELECT pk FROM evidence)",
+    "UPDATE hosts SET listener_evidence = 2 * pk + 1 WHERE 2 * pk + 1 IN (SELECT pk FROM evidence)",
+    "INSERT INTO finding_texts (digest, title, detail, diagnose, fix, why)"
+    f" SELECT {_FINDING_3}, title, detail, diagnose, fix, why FROM findings",
+)
+"""Schema 4: every host row's existing child rows become that row's own evidence (files
+2 * pk, listeners 2 * pk + 1, the numbers the rebuilt tables copy their rows under), and
+every finding's texts a row of their own."""
 
 
 MIGRATIONS: list[Migration] = [
-    (f"PRAGMA application_id = {APPLICATION_ID}", *declared(1), *VIEWS),
+    (f"PRAGMA application_id = {APPLICATION_ID}", *declared(1), *superseded.VIEWS_1),
     declared(2),
     (
         *declared(3),
         # placeholders stored by runs of earlier versions, told by their outcome detail
         "UPDATE hosts SET finished = 0 WHERE outcome = 'failed'"
         " AND detail = 'run interrupted before this host finished'",
+    ),
+    (
+        *declared(4),
+        *EVIDENCE_OF_SCHEMA_3,
+        "DROP VIEW location_view",
+        "DROP VIEW served_view",
+        *rebuilt(4),
+        *VIEWS,
     ),
 ]
 """Migration N (1-based) takes the schema from user_version N-1 to N. Append only."""

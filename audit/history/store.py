@@ -19,30 +19,21 @@ from types import TracebackType
 from typing import Any
 
 from audit.errors import HistoryError
-from audit.history import rows
+from audit.history import evidence, rows
 from audit.history.codec import dt_text, fetch, now, scalar, to_sql, utc
 from audit.history.files import DB_HINT, create_private, explain
 from audit.history.lock import RunLock
 from audit.history.reads import RunReads
 from audit.history.schema import (
     BUSY_TIMEOUT_MS,
-    CA_BUNDLES,
     CERT_PARSED,
     CERTIFICATES,
     FINDINGS,
     HOSTS,
-    ISSUES,
-    KEY_FILES,
-    LISTENERS,
-    LOCATIONS,
-    PROBE_CHAIN,
-    PROBES,
     RUNS,
-    TLS_CONFIGS,
-    UNPARSEABLE,
     prepare,
 )
-from audit.model import CertInfo, Finding, HostResult, Listener
+from audit.model import CertInfo, Finding, HostResult
 
 CERT_CACHE_SIZE = 2048
 """Certificates remembered per History as already stored (memory stays bounded)."""
@@ -60,6 +51,7 @@ class History(RunReads):
         self._active_run: str | None = None
         self._cert_cache: OrderedDict[CertInfo, tuple[int, str | None]] = OrderedDict()
         self._cert_pending: dict[CertInfo, tuple[int, str | None]] = {}
+        self._evidence = evidence.EvidenceStore(self._store_cert)
 
     # ---- opening
 
@@ -85,7 +77,13 @@ class History(RunReads):
         if create:
             create_private(db)
         try:
-            conn = sqlite3.connect(str(db), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            # one thread at a time, but not always the opening one (HostWriter)
+            conn = sqlite3.connect(
+                str(db),
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+            )
         except sqlite3.Error as exc:
             raise explain(db, exc, "open") from exc
         try:
@@ -244,64 +242,40 @@ class History(RunReads):
         Recording the same host name again in the same run replaces the earlier record.
         """
         self._require_active(run_id)
-        name = result.host.name
-        with self._transaction(f"record host {name} in") as conn:
-            old = fetch(
-                conn,
-                "SELECT pk, seq FROM hosts WHERE run_id = ? AND name = ?",
-                (run_id, to_sql(name)),
-            )
-            if old:
-                conn.execute("DELETE FROM hosts WHERE pk = ?", (old[0]["pk"],))
-            if position is not None:
-                seq = position
-            elif old:
-                seq = old[0]["seq"]
-            else:
-                seq = scalar(
-                    conn, "SELECT coalesce(max(seq) + 1, 0) FROM hosts WHERE run_id = ?", (run_id,)
-                )
-            host_pk = HOSTS.insert(conn, rows.host_row(run_id, seq, result, now()))
-            self._store_host_parts(conn, host_pk, result)
+        with self._transaction(f"record host {result.host.name} in") as conn:
+            self._record(conn, run_id, result, position)
 
-    def _store_host_parts(self, conn: sqlite3.Connection, host_pk: int, r: HostResult) -> None:
-        """The child rows of one host, in model order."""
-        LOCATIONS.insert_many(
-            conn,
-            (
-                rows.location_row(host_pk, i, f.location, *self._store_cert(f.cert))
-                for i, f in enumerate(r.certificates)
-            ),
-        )
-        UNPARSEABLE.insert_many(
-            conn, (rows.unparseable_row(host_pk, i, u) for i, u in enumerate(r.unparseable))
-        )
-        KEY_FILES.insert_many(
-            conn, (rows.key_file_row(host_pk, i, k) for i, k in enumerate(r.key_files))
-        )
-        ISSUES.insert_many(conn, (rows.issue_row(host_pk, i, c) for i, c in enumerate(r.issues)))
-        CA_BUNDLES.insert_many(
-            conn, (rows.ca_bundle_row(host_pk, i, p) for i, p in enumerate(r.ca_bundles))
-        )
-        for i, listener in enumerate(r.listeners):
-            self._store_listener(conn, host_pk, i, listener)
-        TLS_CONFIGS.insert_many(
-            conn, (rows.tls_config_row(host_pk, i, t) for i, t in enumerate(r.tls_configs))
-        )
+    def record_hosts(self, run_id: str, results: Iterable[tuple[HostResult, int | None]]) -> None:
+        """Store several hosts, each (result, position) as `record_host` would, in one
+        committed transaction: all of them or none."""
+        self._require_active(run_id)
+        with self._transaction("record hosts in") as conn:
+            for result, position in results:
+                self._record(conn, run_id, result, position)
 
-    def _store_listener(
-        self, conn: sqlite3.Connection, host_pk: int, seq: int, li: Listener
+    def _record(
+        self, conn: sqlite3.Connection, run_id: str, result: HostResult, position: int | None
     ) -> None:
-        listener_pk = LISTENERS.insert(conn, rows.listener_row(host_pk, seq, li))
-        for j, p in enumerate(li.probes):
-            probe_pk = PROBES.insert(conn, rows.probe_row(listener_pk, j, p))
-            PROBE_CHAIN.insert_many(
-                conn,
-                (
-                    rows.chain_row(probe_pk, k, *self._store_cert(cert))
-                    for k, cert in enumerate(p.chain)
-                ),
+        old = fetch(
+            conn,
+            "SELECT pk, seq, files_evidence, listener_evidence FROM hosts"
+            " WHERE run_id = ? AND name = ?",
+            (run_id, to_sql(result.host.name)),
+        )
+        if old:
+            conn.execute("DELETE FROM hosts WHERE pk = ?", (old[0]["pk"],))
+            evidence.release(conn, (old[0]["files_evidence"], old[0]["listener_evidence"]))
+        if position is not None:
+            seq = position
+        elif old:
+            seq = old[0]["seq"]
+        else:
+            seq = scalar(
+                conn, "SELECT coalesce(max(seq) + 1, 0) FROM hosts WHERE run_id = ?", (run_id,)
             )
+        files = self._evidence.files(conn, result)
+        listeners = self._evidence.listeners(conn, result)
+        HOSTS.insert(conn, rows.host_row(run_id, seq, result, now(), files, listeners))
 
     def _store_cert(self, cert: CertInfo) -> tuple[int, str | None]:
         """Make sure the certificate is stored; returns its pk and the occurrence's variant.
@@ -342,5 +316,9 @@ class History(RunReads):
                 conn, "SELECT coalesce(max(seq) + 1, 0) FROM findings WHERE run_id = ?", (run_id,)
             )
             FINDINGS.insert_many(
-                conn, (rows.finding_row(run_id, start + i, f) for i, f in enumerate(findings))
+                conn,
+                (
+                    rows.finding_row(run_id, start + i, f, self._evidence.finding_text(conn, f))
+                    for i, f in enumerate(findings)
+                ),
             )

@@ -6,6 +6,12 @@ statements of each migration are generated too: migration N creates the tables a
 N and adds the columns added in N to older tables. Adding a column is one declaration
 (`Column(..., since=N)`) plus, when N is a new version, one `declared(N)` entry at the end
 of the migrations list.
+
+What ALTER TABLE cannot do (a column renamed, a key or a constraint changed) is a rebuild:
+a new declaration with `since=N` and `replaces=` the old one. Migration N then creates the
+new table under a temporary name, copies every row (each column from the old column of
+its name, or from its `source` expression), drops the old table and renames the new one
+into place; the migrations before N are still generated from the old declaration.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ class Column:
     since: int | None = None
     """Schema version that added it; None: with its table. A column added to an existing
     table is appended by ALTER TABLE, so it needs a default if it is NOT NULL."""
+    source: str | None = None
+    """In a rebuild: the SQL expression over the old table's columns that fills this
+    column; None: the old column of the same name."""
 
     @property
     def generated(self) -> bool:
@@ -61,9 +70,14 @@ class Table:
     indexes: tuple[Index, ...] = ()
     without_rowid: bool = False
     since: int = 1
-    """Schema version that created it."""
+    """Schema version that created it (or rebuilt it, with `replaces`)."""
+    replaces: Table | None = None
+    """The declaration this one rebuilt at `since`; it still generates the migrations
+    before `since`."""
 
     def __post_init__(self) -> None:
+        if self.replaces is not None and self.replaces.since >= self.since:
+            raise ValueError(f"{self.name}: a rebuild comes after the table it replaces")
         items: tuple[Column | Index, ...] = (*self.columns, *self.indexes)
         for item in items:
             if item.since is not None and item.since < self.since:
@@ -74,19 +88,38 @@ class Table:
     def _since(self, item: Column | Index) -> int:
         return self.since if item.since is None else item.since
 
-    def create(self) -> str:
+    def _own(self) -> list[Column]:
+        """The columns of the version that created (or rebuilt) the table."""
+        return [c for c in self.columns if self._since(c) == self.since]
+
+    def create(self, name: str | None = None) -> str:
         """The CREATE TABLE statement of the version that created the table."""
-        own = [c for c in self.columns if self._since(c) == self.since]
-        lines = [f"{c.name} {c.sql}" for c in own] + list(self.constraints)
+        lines = [f"{c.name} {c.sql}" for c in self._own()] + list(self.constraints)
         body = ",\n".join(_INDENT + line for line in lines)
         tail = " WITHOUT ROWID" if self.without_rowid else ""
-        return f"CREATE TABLE {self.name} (\n{body}\n    ){tail}"
+        return f"CREATE TABLE {name or self.name} (\n{body}\n    ){tail}"
+
+    def rebuild(self) -> tuple[str, ...]:
+        """The statements that rebuild the old table as this declaration (foreign keys off,
+        as every migration runs): create, copy every row, drop the old, rename."""
+        temp = f"{self.name}_rebuilt"
+        own = self._own()
+        names = ", ".join(c.name for c in own)
+        sources = ", ".join(c.source or c.name for c in own)
+        return (
+            self.create(temp),
+            f"INSERT INTO {temp} ({names}) SELECT {sources} FROM {self.name}",
+            f"DROP TABLE {self.name}",
+            f"ALTER TABLE {temp} RENAME TO {self.name}",
+        )
 
     def migration(self, version: int) -> tuple[str, ...]:
         """The statements that take this table from schema `version - 1` to `version`."""
+        if self.replaces is not None and version < self.since:
+            return self.replaces.migration(version)
         statements: list[str] = []
         if version == self.since:
-            statements.append(self.create())
+            statements += self.rebuild() if self.replaces is not None else (self.create(),)
         elif version > self.since:
             statements += [
                 f"ALTER TABLE {self.name} ADD COLUMN {c.name} {c.sql}"

@@ -228,5 +228,203 @@ SCHEMA_3: tuple[str, ...] = (
     " AND detail = 'run interrupted before this host finished'",
 )
 
-RELEASED = (SCHEMA_1, SCHEMA_2, SCHEMA_3)
+SCHEMA_4: tuple[str, ...] = (
+    # Hosts point at shared evidence; the per-host tables belong to evidence rows;
+    # findings keep their texts in finding_texts.
+    "ALTER TABLE hosts ADD COLUMN files_evidence INTEGER REFERENCES evidence (pk)",
+    "ALTER TABLE hosts ADD COLUMN listener_evidence INTEGER REFERENCES evidence (pk)",
+    "ALTER TABLE hosts ADD COLUMN probe_ms TEXT",
+    "CREATE INDEX hosts_files_evidence ON hosts (files_evidence)",
+    "CREATE INDEX hosts_listener_evidence ON hosts (listener_evidence)",
+    """CREATE TABLE evidence (
+        pk INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL UNIQUE
+    )""",
+    """CREATE TABLE finding_texts (
+        pk INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        diagnose TEXT NOT NULL,
+        fix TEXT NOT NULL,
+        why TEXT NOT NULL
+    )""",
+    "INSERT INTO evidence (pk, digest) SELECT DISTINCT 2 * host_pk, 'schema 3 files"
+    " of host ' || host_pk FROM (SELECT host_pk FROM locations UNION SELECT host_pk"
+    " FROM unparseable UNION SELECT host_pk FROM key_files UNION SELECT host_pk FROM"
+    " issues UNION SELECT host_pk FROM ca_bundles UNION SELECT host_pk FROM"
+    " tls_configs)",
+    "INSERT INTO evidence (pk, digest) SELECT DISTINCT 2 * host_pk + 1, 'schema 3"
+    " listeners of host ' || host_pk FROM listeners",
+    "UPDATE hosts SET files_evidence = 2 * pk WHERE 2 * pk IN (SELECT pk FROM evidence)",
+    "UPDATE hosts SET listener_evidence = 2 * pk + 1 WHERE 2 * pk + 1 IN (SELECT pk FROM evidence)",
+    "INSERT INTO finding_texts (digest, title, detail, diagnose, fix, why) SELECT"
+    " 'schema 3 finding ' || run_id || ' ' || seq, title, detail, diagnose, fix, why"
+    " FROM findings",
+    "DROP VIEW location_view",
+    "DROP VIEW served_view",
+    """CREATE TABLE locations_rebuilt (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        bundle_index INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        servername TEXT,
+        cert_pk INTEGER NOT NULL REFERENCES certificates (pk),
+        cert_variant TEXT,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+    "INSERT INTO locations_rebuilt (evidence_pk, seq, host, path, kind, bundle_index,"
+    " format, servername, cert_pk, cert_variant) SELECT 2 * host_pk, seq, host, path,"
+    " kind, bundle_index, format, servername, cert_pk, cert_variant FROM locations",
+    "DROP TABLE locations",
+    "ALTER TABLE locations_rebuilt RENAME TO locations",
+    "CREATE INDEX locations_cert ON locations (cert_pk)",
+    """CREATE TABLE unparseable_rebuilt (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        bundle_index INTEGER NOT NULL,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+    "INSERT INTO unparseable_rebuilt (evidence_pk, seq, host, path, reason,"
+    " bundle_index) SELECT 2 * host_pk, seq, host, path, reason, bundle_index FROM"
+    " unparseable",
+    "DROP TABLE unparseable",
+    "ALTER TABLE unparseable_rebuilt RENAME TO unparseable",
+    """CREATE TABLE key_files_rebuilt (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        file_group TEXT NOT NULL,
+        mode INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+    "INSERT INTO key_files_rebuilt (evidence_pk, seq, host, path, owner, file_group,"
+    " mode, kind) SELECT 2 * host_pk, seq, host, path, owner, file_group, mode, kind"
+    " FROM key_files",
+    "DROP TABLE key_files",
+    "ALTER TABLE key_files_rebuilt RENAME TO key_files",
+    """CREATE TABLE issues_rebuilt (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+    "INSERT INTO issues_rebuilt (evidence_pk, seq, host, path, reason, detail) SELECT"
+    " 2 * host_pk, seq, host, path, reason, detail FROM issues",
+    "DROP TABLE issues",
+    "ALTER TABLE issues_rebuilt RENAME TO issues",
+    """CREATE TABLE ca_bundles_rebuilt (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+    "INSERT INTO ca_bundles_rebuilt (evidence_pk, seq, path) SELECT 2 * host_pk, seq,"
+    " path FROM ca_bundles",
+    "DROP TABLE ca_bundles",
+    "ALTER TABLE ca_bundles_rebuilt RENAME TO ca_bundles",
+    """CREATE TABLE listeners_rebuilt (
+        pk INTEGER PRIMARY KEY,
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        process TEXT,
+        expects_tls INTEGER NOT NULL,
+        config_file TEXT,
+        config_line INTEGER,
+        cert_file TEXT,
+        server TEXT,
+        server_names TEXT NOT NULL DEFAULT '[]',
+        starttls TEXT,
+        legacy_protocol TEXT,
+        notes TEXT NOT NULL DEFAULT '[]',
+        UNIQUE (evidence_pk, seq)
+    )""",
+    "INSERT INTO listeners_rebuilt (pk, evidence_pk, seq, host, address, port,"
+    " process, expects_tls, config_file, config_line, cert_file, server,"
+    " server_names, starttls, legacy_protocol, notes) SELECT pk, 2 * host_pk + 1,"
+    " seq, host, address, port, process, expects_tls, config_file, config_line,"
+    " cert_file, server, server_names, starttls, legacy_protocol, notes FROM"
+    " listeners",
+    "DROP TABLE listeners",
+    "ALTER TABLE listeners_rebuilt RENAME TO listeners",
+    """CREATE TABLE findings_rebuilt (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        finding_id TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        host TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        cert_sha256 TEXT,
+        risk REAL NOT NULL,
+        days_left REAL,
+        text_pk INTEGER NOT NULL REFERENCES finding_texts (pk),
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID""",
+    "INSERT INTO findings_rebuilt (run_id, seq, finding_id, severity, host, subject,"
+    " cert_sha256, risk, days_left, text_pk) SELECT run_id, seq, finding_id,"
+    " severity, host, subject, cert_sha256, risk, days_left, (SELECT pk FROM"
+    " finding_texts WHERE digest = 'schema 3 finding ' || run_id || ' ' || seq) FROM"
+    " findings",
+    "DROP TABLE findings",
+    "ALTER TABLE findings_rebuilt RENAME TO findings",
+    "CREATE INDEX findings_host ON findings (host)",
+    "CREATE INDEX findings_cert ON findings (cert_sha256)",
+    "CREATE INDEX findings_text ON findings (text_pk)",
+    """CREATE TABLE tls_configs_rebuilt (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        server TEXT NOT NULL,
+        file TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        listens TEXT NOT NULL,
+        server_names TEXT NOT NULL,
+        cert_file TEXT,
+        cert_config_file TEXT,
+        cert_config_line INTEGER,
+        key_file TEXT,
+        key_config_file TEXT,
+        key_config_line INTEGER,
+        chain_file TEXT,
+        key_sha256 TEXT NOT NULL,
+        key_check TEXT NOT NULL,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+    "INSERT INTO tls_configs_rebuilt (evidence_pk, seq, host, server, file, line,"
+    " listens, server_names, cert_file, cert_config_file, cert_config_line, key_file,"
+    " key_config_file, key_config_line, chain_file, key_sha256, key_check) SELECT 2 *"
+    " host_pk, seq, host, server, file, line, listens, server_names, cert_file,"
+    " cert_config_file, cert_config_line, key_file, key_config_file, key_config_line,"
+    " chain_file, key_sha256, key_check FROM tls_configs",
+    "DROP TABLE tls_configs",
+    "ALTER TABLE tls_configs_rebuilt RENAME TO tls_configs",
+    """CREATE VIEW location_view AS
+        SELECT h.run_id, h.name AS host_name, l.host, l.path, l.kind, l.bundle_index,
+               l.format, l.servername, c.sha256, c.subject, c.issuer, c.not_after
+        FROM hosts h JOIN locations l ON l.evidence_pk = h.files_evidence
+        JOIN certificates c ON c.pk = l.cert_pk""",
+    """CREATE VIEW served_view AS
+        SELECT h.run_id, h.name AS host_name, p.address, p.port, p.servername, p.via,
+               pc.seq AS chain_index, c.sha256, c.subject, c.issuer, c.not_after
+        FROM hosts h JOIN listeners li ON li.evidence_pk = h.listener_evidence
+        JOIN probes p ON p.listener_pk = li.pk JOIN probe_chain pc ON pc.probe_pk = p.pk
+        JOIN certificates c ON c.pk = pc.cert_pk""",
+)
+
+RELEASED = (SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4)
 """Migration N (1-based) of each release, in order."""

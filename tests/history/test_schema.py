@@ -210,19 +210,24 @@ def test_placeholders_of_an_earlier_version_are_known_unfinished_after_upgrade(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "h.db"
-    with History.open(db) as h:
-        run = h.begin_run("inv.ini", {})
-        h.record_host(run, HostResult(Host("a", "a"), HostOutcome.FAILED, "sudo refused"))
-        h.record_host(
-            run,
-            HostResult(
-                Host("b", "b"), HostOutcome.FAILED, "run interrupted before this host finished"
-            ),
+    _released_db(db, 2)  # no `finished` column yet
+    run = "20260101T000000Z-abcd"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(
+        "INSERT INTO runs (id, started_at, status, inventory) VALUES"
+        " (?, '2026-01-01T00:00:00Z', 'running', 'inv.ini')",
+        (run,),
+    )
+    for seq, (name, detail) in enumerate(
+        [("a", "sudo refused"), ("b", "run interrupted before this host finished")]
+    ):
+        conn.execute(
+            "INSERT INTO hosts (run_id, seq, name, address, become, host_groups, cert_paths,"
+            " tls_names, tls_ports, probe_direct, source, outcome, detail, bytes_received,"
+            " facts, recorded_at) VALUES (?, ?, ?, ?, 0, '[]', '[]', '[]', '[]', 0, '',"
+            " 'failed', ?, 0, '[]', '2026-01-01T00:00:01Z')",
+            (run, seq, name, name, detail),
         )
-    conn = sqlite3.connect(db)  # as schema 2 held it: no `finished` column
-    conn.execute("ALTER TABLE hosts DROP COLUMN finished")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
     conn.close()
     with History.open(db) as h:
         hosts = {r.host.name: r.finished for r in h.load_run(run).hosts}
