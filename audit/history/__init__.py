@@ -50,6 +50,7 @@ Modules:
     codec    value codecs (text, datetimes, JSON lists) and rows by column name
     store    History: open, close, transactions, begin/resume/record/finish a run
     evidence a host's evidence and a finding's texts, stored once and shared by digest
+    writer   HostWriter: a running run's hosts committed from a thread of their own
     reads    RunReads (History's reading half): list_runs, load_run, run_status, ...
     lock     RunLock, the run lock file
     files    default_db_path, creating the database file, errors that name it
@@ -62,6 +63,7 @@ from audit.history.lock import LOCK_GRACE_SECONDS
 from audit.history.reads import RunStatus, RunSummary
 from audit.history.schema import APPLICATION_ID, BUSY_TIMEOUT_MS, Migration, schema_version
 from audit.history.store import CERT_CACHE_SIZE, History
+from audit.history.writer import HostWriter
 
 __all__ = [
     "APPLICATION_ID",
@@ -69,6 +71,7 @@ __all__ = [
     "CERT_CACHE_SIZE",
     "LOCK_GRACE_SECONDS",
     "History",
+    "HostWriter",
     "Migration",
     "RunStatus",
     "RunSummary",

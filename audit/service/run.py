@@ -4,6 +4,10 @@
 contacted, store every host at once as "not finished" (a killed run still lists the whole
 inventory), audit the fleet, analyse, record findings, write every report, and return the
 outcome with the exit status the caller should use.
+
+Each host is committed as it ends, in its own transaction, by the history's writer thread
+(`HostWriter`): the event loop only queues it, so the disk's fsyncs never stall the other
+hosts' SSH sessions; the analysis starts once every queued host is committed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from audit.analyze import analyze, fleet_evidence
 from audit.collect.hostkeys import KnownHosts
 from audit.collect.ssh import SshOptions
 from audit.errors import AuditError, ConfigError
-from audit.history import History, RunStatus, default_db_path
+from audit.history import History, HostWriter, RunStatus, default_db_path
 from audit.inventory import Inventory, load_inventory
 from audit.model import AuditResult, Host, HostOutcome, HostResult, Severity
 from audit.report import write_reports
@@ -214,19 +218,21 @@ def _collect(
     todo = [h for h in hosts if h.name not in run.done]
     now = datetime.now(UTC)
     pending = {h.name: not_finished(h, now) for h in todo}
-    for h in todo:
-        history.record_host(run.run_id, pending[h.name], position=position[h.name])
+    history.record_hosts(run.run_id, [(pending[h.name], position[h.name]) for h in todo])
     arrived: dict[str, HostResult] = {}
-
-    def record(result: HostResult) -> None:  # committed as each host ends
-        arrived[result.host.name] = result
-        history.record_host(run.run_id, result, position=position[result.host.name])
-
     interrupted = False
-    try:
-        asyncio.run(audit_fleet(todo, prepared.known, prepared.options, observer, on_result=record))
-    except KeyboardInterrupt:
-        interrupted = True
+    with HostWriter(history, run.run_id) as writer:
+
+        def record(result: HostResult) -> None:  # queued; committed by the writer thread
+            arrived[result.host.name] = result
+            writer.put(result, position[result.host.name])
+
+        try:
+            asyncio.run(
+                audit_fleet(todo, prepared.known, prepared.options, observer, on_result=record)
+            )
+        except KeyboardInterrupt:
+            interrupted = True
     results = [run.done.get(h.name) or arrived.get(h.name) or pending[h.name] for h in hosts]
     return results, interrupted
 

@@ -26,7 +26,7 @@ _CHILD = textwrap.dedent(
     """
     import pickle, sys
     from dataclasses import replace
-    from audit.history import History
+    from audit.history import History, HostWriter
     from audit.errors import HistoryError
 
     mode, db = sys.argv[1], sys.argv[2]
@@ -51,6 +51,19 @@ _CHILD = textwrap.dedent(
                 h.record_host(run_id, replace(template, host=replace(template.host, name=name)))
                 print(i, flush=True)
                 i += 1
+        elif mode == "flood-queued":  # through the writer thread, as `run` commits hosts
+            template = pickle.load(open(sys.argv[3], "rb"))
+            run_id = h.begin_run("inv", {})
+            print(run_id, flush=True)
+            acknowledge = lambda r: print(int(r.host.name[4:]), flush=True)
+            with HostWriter(h, run_id, on_commit=acknowledge) as writer:
+                i = 0
+                while True:
+                    name = f"host{i:06d}"
+                    writer.put(replace(template, host=replace(template.host, name=name)))
+                    i += 1
+                    if i - writer.committed > 20:  # a fleet ends hosts at its own pace
+                        __import__("time").sleep(0.005)
     """
 )
 
@@ -96,13 +109,16 @@ def test_two_runs_at_once_the_second_is_refused(tmp_path: Path) -> None:
         h.finish_run(h.begin_run("inv", {}), partial=False)  # the lock is free again
 
 
+@pytest.mark.parametrize("mode", ["flood", "flood-queued"], ids=["inline", "writer-thread"])
 def test_kill_9_mid_run_leaves_a_sound_partial_run(
-    tmp_path: Path, pkiset: dict[str, CertInfo]
+    tmp_path: Path, pkiset: dict[str, CertInfo], mode: str
 ) -> None:
+    """Every host acknowledged as committed (by record_host returning, or by the writer
+    thread's on_commit) is in the database after kill -9, whole, with no gaps."""
     template = rich_host(pkiset, "template")
     (tmp_path / "template.pickle").write_bytes(pickle.dumps(template))
     db = tmp_path / "h.db"
-    child = _child("flood", str(db), str(tmp_path / "template.pickle"))
+    child = _child(mode, str(db), str(tmp_path / "template.pickle"))
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()
     acknowledged = -1
