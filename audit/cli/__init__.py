@@ -1,7 +1,8 @@
 """The command line: the only place that prints, prompts or exits.
 
 One module per command group registers its commands on `app`:
-run.py (fleet audit), check.py (check / inspect), history.py (report / diff).
+run.py (fleet audit), check.py (check / inspect), history.py (report / diff),
+prune.py (prune).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ COMMAND_MODULES = {
     "inspect": "check",
     "report": "history",
     "diff": "history",
+    "prune": "prune",
 }
 """Command name -> the module under audit.cli that registers it."""
 

@@ -51,6 +51,7 @@ Modules:
     store    History: open, close, transactions, begin/resume/record/finish a run
     evidence a host's evidence and a finding's texts, stored once and shared by digest
     writer   HostWriter: a running run's hosts committed from a thread of their own
+    prune    deleting runs, and what nothing left points at
     reads    RunReads (History's reading half): list_runs, load_run, run_status, ...
     lock     RunLock, the run lock file
     files    default_db_path, creating the database file, errors that name it

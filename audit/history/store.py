@@ -11,7 +11,7 @@ import os
 import secrets
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,8 @@ from audit.history import evidence, rows
 from audit.history.codec import dt_text, fetch, now, scalar, to_sql, utc
 from audit.history.files import DB_HINT, create_private, explain
 from audit.history.lock import RunLock
-from audit.history.reads import RunReads
+from audit.history.prune import Pruned, delete_runs, file_bytes, free_bytes
+from audit.history.reads import RunReads, RunSummary
 from audit.history.schema import (
     BUSY_TIMEOUT_MS,
     CERT_PARSED,
@@ -37,6 +38,10 @@ from audit.model import CertInfo, Finding, HostResult
 
 CERT_CACHE_SIZE = 2048
 """Certificates remembered per History as already stored (memory stays bounded)."""
+
+
+class _DryRun(Exception):
+    """Rolls a prune back once it has counted what it would delete."""
 
 
 class History(RunReads):
@@ -322,3 +327,65 @@ class History(RunReads):
                     for i, f in enumerate(findings)
                 ),
             )
+
+    # ---- pruning
+
+    def prune(
+        self,
+        choose: Callable[[list[RunSummary]], Iterable[str]],
+        *,
+        vacuum: bool = False,
+        dry_run: bool = False,
+    ) -> Pruned:
+        """Delete the runs `choose` picks from the run list (newest first, as `list_runs`
+        sees it under the lock), with their hosts and findings, then every body of
+        evidence, certificate and finding text nothing left points at, in one
+        transaction; with `vacuum`, give the freed space back to the file system.
+
+        Holds the run lock throughout: refused (HistoryError) while a run is in progress,
+        and no run starts meanwhile. dry_run: count what would go, delete nothing.
+        """
+        self._require_idle()
+        before = file_bytes(self.path)
+        self._lock.acquire()
+        try:
+            self._lock.record("prune")  # no run reads as running while this holds the lock
+            runs = self.list_runs()
+            chosen = set(choose(runs))
+            doomed = tuple(r for r in runs if r.run_id in chosen)
+            try:
+                with self._transaction("prune") as conn:
+                    hosts, findings = delete_runs(conn, [r.run_id for r in doomed])
+                    collected = evidence.collect_garbage(conn)
+                    if dry_run:
+                        raise _DryRun
+            except _DryRun:
+                pass
+            else:
+                self._cert_cache.clear()  # pks of deleted certificates must not be reused
+            if vacuum and not dry_run:
+                self._vacuum()
+            free = free_bytes(self._conn)
+        finally:
+            self._lock.release()
+        return Pruned(
+            runs=doomed,
+            hosts=hosts,
+            findings=findings,
+            evidence=collected.evidence,
+            certificates=collected.certificates,
+            finding_texts=collected.finding_texts,
+            bytes_before=before,
+            bytes_after=file_bytes(self.path),
+            free_bytes=free,
+            vacuumed=vacuum and not dry_run,
+            dry_run=dry_run,
+        )
+
+    def _vacuum(self) -> None:
+        """Rewrite the database without its free pages, and empty the WAL."""
+        try:
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise explain(self.path, exc, "vacuum") from exc
