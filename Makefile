@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 TESTS ?=
 PYTEST_ARGS ?=
+# Fleet sizes for the fleet-scale part of `make bench` (tools/bench_fleet.py).
+BENCH_HOSTS ?= 100 300 1000
 
 # Debian packages the lab and the tests need (sshd in namespaces, nginx, chromium, busybox).
 DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash tcsh procps e2fsprogs
@@ -41,8 +43,10 @@ test: dev sysdeps
 demo: dev sysdeps
 	$(BIN)/python -m tools.demo --out reports/demo
 
+# Micro-benchmarks, then certaudit vs a bare floor vs Ansible at $(BENCH_HOSTS) hosts (root).
 bench: dev sysdeps
 	$(BIN)/python -m tools.bench
+	$(BIN)/python -m tools.bench_fleet --hosts $(BENCH_HOSTS) --ansible install
 
 # docs/FINDINGS.md from the rule registry (a test fails when it is stale).
 docs: dev
