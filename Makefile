@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 BENCH_HOSTS ?= 100 300 1000
 
 # Debian packages the lab and the tests need (sshd in namespaces, nginx, chromium, busybox).
-DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash tcsh procps e2fsprogs
+DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash tcsh procps e2fsprogs gawk
 
 .PHONY: dev sysdeps lint test demo bench docs clean
 
