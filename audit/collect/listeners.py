@@ -10,9 +10,9 @@ server configuration that names their certificate (model.TlsConfig), and given:
   server names for the port, the SANs of the certificate it names ("declared": a served
   certificate must cover them), else names from certificates found on the host (exploring
   only, never a HOSTNAME_MISMATCH).
-* a STARTTLS protocol on the usual ports of SMTP, IMAP, POP3 and PostgreSQL (those ports
-  expect TLS only when the inventory lists them: a mail relay without STARTTLS on 25 is a
-  choice, not TLS_NOT_SPOKEN).
+* a STARTTLS protocol on the usual ports of SMTP, IMAP, POP3, FTP, PostgreSQL, LDAP, XMPP
+  and MySQL (those ports expect TLS only when the inventory lists them: a mail relay
+  without STARTTLS on 25 is a choice, not TLS_NOT_SPOKEN).
 * where to connect: through the host's SSH connection (direct-tcpip reaches loopback-only
   and firewalled ports with nothing installed on the host), and from the runner when the
   listener is not loopback-only.
@@ -78,7 +78,11 @@ STARTTLS_PORTS: dict[int, str] = {
     587: "smtp",
     143: "imap",
     110: "pop3",
+    21: "ftp",
     5432: "postgres",
+    389: "ldap",
+    5222: "xmpp",
+    3306: "mysql",
 }
 """Ports probed with a plaintext preamble that upgrades the connection to TLS."""
 

@@ -7,8 +7,9 @@ Modules, each importing only those listed before it:
   plaintext answers made inert);
 - wire: reading the handshake off the wire (record headers, the handshake-message tap,
   ServerHello version, Certificate chain, CertificateRequest CA names);
+- starttls_codec: the byte formats of the binary preambles (LDAP's BER, MySQL's packets);
 - starttls: the plaintext preambles that upgrade a connection to TLS, one class per
-  protocol in a registry;
+  protocol in a registry, and the protocol a server's greeting names;
 - handshake: `probe_tls` (one handshake over any stream pair, never raises),
   `probe_direct`, the client context;
 - listeners: `probe_listeners`, every listener of one host within the host's deadline.

@@ -27,12 +27,13 @@ import ssl
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from audit.certparse import load_der
 from audit.model import CertInfo, ProbeRoute, ProbeStatus, TlsProbe
 from audit.probe.names import dn_text, printable
 from audit.probe.starttls import StartTlsRefused
+from audit.probe.starttls import detect as detect_starttls
 from audit.probe.starttls import negotiate as starttls_negotiate
 from audit.probe.wire import (
     READ_CHUNK,
@@ -102,12 +103,18 @@ class _Outcome(Exception):
     module: probe_tls turns it into the TlsProbe)."""
 
     def __init__(
-        self, status: ProbeStatus, error: str, fields: dict[str, object] | None = None
+        self,
+        status: ProbeStatus,
+        error: str,
+        fields: dict[str, object] | None = None,
+        *,
+        banner: bytes = b"",
     ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.fields = fields or {}
+        self.banner = banner  # the raw first bytes of a plaintext answer
 
 
 @dataclass
@@ -155,7 +162,7 @@ def _failure(exc: ssl.SSLError, tap: _Tap, ex: _Exchange) -> tuple[ProbeStatus, 
             f"the server closed the connection during the handshake ({text})",
         )
     if reason == "WRONG_VERSION_NUMBER" and ex.first and not looks_like_tls(ex.first):
-        return ProbeStatus.PLAINTEXT, printable(ex.first)
+        return ProbeStatus.PLAINTEXT, printable(ex.first)  # banner: _failed passes ex.first
     return ProbeStatus.HANDSHAKE_FAILED, text
 
 
@@ -268,7 +275,9 @@ class _Exchange:
                     with contextlib.suppress(Exception):
                         more = await asyncio.wait_for(self.reader.read(READ_CHUNK), 0.2)
                         data += more
-                raise _Outcome(ProbeStatus.PLAINTEXT, printable(data) or repr(data[:16]))
+                raise _Outcome(
+                    ProbeStatus.PLAINTEXT, printable(data) or repr(data[:16]), banner=data
+                )
         self.received += len(data)
         if self.received > MAX_HANDSHAKE_BYTES:
             raise _Outcome(
@@ -305,8 +314,63 @@ async def probe_tls(
     longer. `starttls` names the plaintext protocol to upgrade first (a name in
     starttls.REGISTRY).
     """
+    probe, _ = await _probe_once(
+        open_stream,
+        _Target(host, address, port, servername, ProbeRoute(via)),
+        deadline=deadline,
+        alpn=alpn,
+        max_version=max_version,
+        starttls=starttls,
+    )
+    return probe
+
+
+async def probe_detecting(
+    open_stream: OpenStream,
+    *,
+    host: str,
+    address: str,
+    port: int,
+    servername: str | None,
+    via: ProbeRoute | str = ProbeRoute.DIRECT,
+    deadline: float = 5.0,
+) -> tuple[TlsProbe, str | None]:
+    """`probe_tls` without STARTTLS, then, when the server answered with a greeting that
+    names a protocol (starttls.detect), once more on a new connection speaking it, within
+    the same deadline. Never raises. Returns the probe and the protocol it spoke."""
+    target = _Target(host, address, port, servername, ProbeRoute(via))
+    started = time.monotonic()
+    probe, banner = await _probe_once(open_stream, target, deadline=deadline)
+    cls = detect_starttls(banner) if probe.status is ProbeStatus.PLAINTEXT else None
+    left = deadline - (time.monotonic() - started)
+    if cls is None or left <= 0.05:
+        return probe, None
+    again, _ = await _probe_once(open_stream, target, deadline=left, starttls=cls.name)
+    return replace(again, elapsed_ms=(time.monotonic() - started) * 1000.0), cls.name
+
+
+@dataclass(frozen=True)
+class _Target:
+    host: str
+    address: str
+    port: int
+    servername: str | None
+    via: ProbeRoute
+
+
+async def _probe_once(
+    open_stream: OpenStream,
+    target: _Target,
+    *,
+    deadline: float,
+    alpn: Sequence[str] = ("h2", "http/1.1"),
+    max_version: ssl.TLSVersion | None = None,
+    starttls: str | None = None,
+) -> tuple[TlsProbe, bytes]:
+    """The probe, and the raw first bytes of a plaintext answer (b"" otherwise)."""
     started = time.monotonic()
     fields: dict[str, object] = {}
+    banner = b""
     writer: asyncio.StreamWriter | None = None
     progress = _Progress()
     try:
@@ -319,13 +383,15 @@ async def probe_tls(
                 raise _connect_outcome(exc) from None
             if starttls:
                 progress.phase = f"{starttls} STARTTLS preamble"
-                await starttls_negotiate(starttls, reader, writer, started + deadline)
+                name, until = target.servername, started + deadline
+                await starttls_negotiate(starttls, reader, writer, until, name, target.address)
             progress.phase = "waiting for the server's handshake"
             fields = await _handshake(
-                reader, writer, servername, alpn, max_version, started + deadline, progress
+                reader, writer, target.servername, alpn, max_version, started + deadline, progress
             )
     except _Outcome as out:
         fields = {**fields, **out.fields, "status": out.status, "error": out.error}
+        banner = out.banner
     except StartTlsRefused as refused:
         fields = {**fields, "status": refused.status, "error": refused.error}
     except TimeoutError:
@@ -345,16 +411,26 @@ async def probe_tls(
         if writer is not None:
             await _close(writer)
     tls_fields = {k: v for k, v in fields.items() if k != "status"}
-    return TlsProbe(
-        host=host,
-        address=address,
-        port=port,
-        servername=servername,
-        via=ProbeRoute(via),
+    probe = TlsProbe(
+        host=target.host,
+        address=target.address,
+        port=target.port,
+        servername=target.servername,
+        via=target.via,
         status=fields.get("status", ProbeStatus.HANDSHAKE_FAILED),  # type: ignore[arg-type]
         elapsed_ms=elapsed_ms,
         **tls_fields,  # type: ignore[arg-type]
     )
+    return probe, banner
+
+
+def direct_stream(address: str, port: int) -> OpenStream:
+    """An OpenStream for a plain TCP connection from this machine to address:port."""
+
+    async def open_stream() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(address, port, limit=READ_CHUNK * 4)
+
+    return open_stream
 
 
 async def probe_direct(
@@ -369,12 +445,8 @@ async def probe_direct(
     starttls: str | None = None,
 ) -> TlsProbe:
     """Probe address:port over a plain TCP connection from this machine."""
-
-    async def open_stream() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(address, port, limit=READ_CHUNK * 4)
-
     return await probe_tls(
-        open_stream,
+        direct_stream(address, port),
         host=host if host is not None else address,
         address=address,
         port=port,
@@ -458,7 +530,8 @@ def _failed(exc: ssl.SSLError, ex: _Exchange) -> _Outcome:
         result["acceptable_ca_names"] = names
     if status is ProbeStatus.CLIENT_CERT_REQUIRED:
         error = f"{error}; {_names_note(names)}"
-    return _Outcome(status, "; ".join(t for t in (error, prior) if t), result)
+    banner = ex.first if status is ProbeStatus.PLAINTEXT else b""
+    return _Outcome(status, "; ".join(t for t in (error, prior) if t), result, banner=banner)
 
 
 async def _established(

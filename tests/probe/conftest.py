@@ -1,12 +1,10 @@
 """Certificates and servers shared by the audit.probe tests (real servers, no mocks):
 tests/tlsserver.py for TLS, tarpits and banners, tests/lab/starttls_server.py for SMTP,
-IMAP, POP3 and PostgreSQL."""
+IMAP, POP3, FTP, PostgreSQL, LDAP, XMPP and MySQL."""
 
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests import pki
-from tests.lab.scenarios import STARTTLS_SERVER
+from tests.lab import starttls_server
 from tests.probe import NAME
 
 
@@ -50,22 +48,14 @@ def material(now) -> Iterator[tuple[pki.Hierarchy, pki.Issued, Path]]:  # type: 
         yield h, leaf, Path(folder)
 
 
-def _start(protocol: str, folder: Path, offer: bool) -> tuple[subprocess.Popen[bytes], int]:
-    argv = [sys.executable, str(STARTTLS_SERVER), "--protocol", protocol, "--address"]
-    argv += ["127.0.0.1", "--port", "0", "--cert", str(folder / "chain.pem")]
-    argv += ["--key", str(folder / "key.pem")] + ([] if offer else ["--no-tls"])
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    return proc, int(proc.stdout.readline())
-
-
 @pytest.fixture(scope="module")
 def starttls_servers(material) -> Iterator[dict[tuple[str, bool], int]]:  # type: ignore[no-untyped-def]
     """Ports of a server per (protocol, offers the upgrade)."""
     _, _, folder = material
+    chain, key = str(folder / "chain.pem"), str(folder / "key.pem")
     started = {
-        (protocol, offer): _start(protocol, folder, offer)
-        for protocol in ("smtp", "imap", "pop3", "postgres")
+        (protocol, offer): starttls_server.start(protocol, chain, key, offer=offer)
+        for protocol in starttls_server.PROTOCOLS
         for offer in (True, False)
     }
     yield {key: port for key, (_, port) in started.items()}
