@@ -1,14 +1,18 @@
-"""`certaudit check HOST[:PORT]` and `certaudit inspect FILE...`: one endpoint, local files.
+"""`certaudit check HOST[:PORT]...` and `certaudit inspect FILE...`: endpoints, local files.
 
-The 2 AM commands: probe one endpoint (or read a few files), judge the chain against
-Mozilla's roots (and --cafile), run the certificate, chain, name, crypto and TLS rules,
-and print every finding with the command that shows it and the fix. This module is the
-only place here that reads the clock, prints or exits.
+The 2 AM commands: probe one endpoint (or many: several targets, or --from FILE), speaking
+a STARTTLS preamble first where the port or the server's greeting calls for one, judge each
+chain against Mozilla's roots (and --cafile), run the certificate, chain, name, crypto and
+TLS rules, and print every finding with the command that shows it and the fix. Or read a
+few files. The work is audit.service.check (one endpoint, files) and
+audit.service.check_many (many endpoints, reports, history); this module parses options,
+prints and exits.
 
 Exit status: 0 when no finding is at or above high, 1 when one is, 2 for a usage error
-(bad HOST:PORT, unreadable file, bad option). `check` also exits 1 whenever no TLS
-session could be had (refused, timeout, plaintext, failed handshake; a server that only
-wants a client certificate is fine): an endpoint clients cannot use is not healthy.
+(bad HOST:PORT or FILE line, unreadable file, bad option). `check` also exits 1 whenever
+an endpoint gave no TLS session (refused, timeout, plaintext, refused STARTTLS, failed
+handshake; a server that only wants a client certificate is fine): an endpoint clients
+cannot use is not healthy.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from audit.cli import app
 from audit.cli.terminal import error_text, format_finding, safe, windows_option
-from audit.errors import ConfigError
+from audit.errors import AuditError, ConfigError
 from audit.model import CertInfo, ChainVerdict, Finding
 from audit.service.check import (
     CheckOutcome,
@@ -36,8 +40,11 @@ from audit.service.check import (
 )
 from audit.service.policy import EXIT_ERROR
 
+if TYPE_CHECKING:
+    from audit.service.check_many import ManyOutcome
 
-def _fail(command: str, exc: ConfigError) -> NoReturn:
+
+def _fail(command: str, exc: AuditError) -> NoReturn:
     typer.echo(error_text(exc, prefix=f"certaudit {command}: "), err=True)
     raise typer.Exit(EXIT_ERROR)
 
@@ -89,12 +96,22 @@ def _verdict_line(verdict: ChainVerdict | None) -> str | None:
 
 @app.command("check")
 def check(
-    target: Annotated[
-        str,
+    targets: Annotated[
+        list[str] | None,
         typer.Argument(
-            metavar="HOST[:PORT]", help="Endpoint; default port 443; IPv6 as [::1]:8443."
+            metavar="HOST[:PORT]...",
+            help="Endpoints; default port 443; IPv6 as [::1]:8443.",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Endpoints, one 'host[:port] [servername] [starttls]' per line "
+            "('-' keeps the default servername; # comments).",
+        ),
+    ] = None,
     servername: Annotated[
         str | None,
         typer.Option(
@@ -105,6 +122,15 @@ def check(
             ),
         ),
     ] = None,
+    starttls: Annotated[
+        str,
+        typer.Option(
+            "--starttls",
+            help="Upgrade a plaintext protocol first: smtp, imap, pop3, ftp, ldap, xmpp, "
+            "postgres, mysql; none for TLS at once; auto: the port's usual protocol, else "
+            "the one the server's greeting names.",
+        ),
+    ] = "auto",
     cafile: Annotated[
         Path | None,
         typer.Option(
@@ -115,14 +141,68 @@ def check(
         bool, typer.Option("--json", help="Print the JSON contract document instead of text.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Overall deadline for the probe, in seconds.")
+        float, typer.Option("--timeout", help="Deadline for each endpoint's probe, in seconds.")
     ] = 5.0,
     expiry_windows: Annotated[
         str,
         typer.Option("--expiry-windows", help="Warning windows in days: medium, high, critical."),
     ] = "30,14,7",
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Endpoints probed at once.")
+    ] = 64,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Also write findings.json, report.html, report.xlsx, metrics.prom."
+        ),
+    ] = None,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Record the check in this history database.")
+    ] = None,
 ) -> None:
-    """Diagnose one TLS endpoint: the chain it sends, trust, names, expiry, protocol."""
+    """Diagnose TLS endpoints: the chain each sends, trust, names, expiry, protocol."""
+    given = list(targets or [])
+    if len(given) == 1 and from_file is None and out is None and db is None:
+        _check_one(given[0], servername, starttls, cafile, json_out, timeout, expiry_windows)
+    from audit.service.check_many import ManySettings, check_many
+
+    try:
+        outcome = check_many(
+            ManySettings(
+                targets=tuple(given),
+                from_file=from_file,
+                servername=servername,
+                starttls=starttls.lower(),
+                cafile=cafile,
+                timeout=timeout,
+                expiry_windows=windows_option(expiry_windows),
+                concurrency=concurrency,
+                out=out,
+                db=db,
+            )
+        )
+    except AuditError as exc:
+        _fail("check", exc)
+    if json_out:
+        _print_many_json(outcome)
+    else:
+        _print_many_text(outcome)
+    for name, reason in outcome.report_failures:
+        typer.echo(
+            f"certaudit check: error: {name} could not be rendered: {safe(reason)}", err=True
+        )
+    raise typer.Exit(outcome.status)
+
+
+def _check_one(
+    target: str,
+    servername: str | None,
+    starttls: str,
+    cafile: Path | None,
+    json_out: bool,
+    timeout: float,
+    expiry_windows: str,
+) -> NoReturn:
     try:
         settings = CheckSettings(
             target=parse_target(target),
@@ -130,6 +210,7 @@ def check(
             cafile=cafile,
             timeout=timeout,
             expiry_windows=windows_option(expiry_windows),
+            starttls=starttls.lower(),
         )
         outcome = check_endpoint(settings)
     except ConfigError as exc:
@@ -154,6 +235,8 @@ def _print_check_text(outcome: CheckOutcome) -> None:
         )
         if part
     )
+    if outcome.starttls:
+        lines.append(f"  STARTTLS {outcome.starttls} ({safe(outcome.starttls_reason)})")
     lines.append(
         f"  {status} in {probe.elapsed_ms:.0f} ms" + (f": {session}" if probe.protocol else "")
     )
@@ -198,6 +281,7 @@ def _print_check_json(outcome: CheckOutcome) -> None:
         "command": "check",
         "target": tgt.label,
         "servername": sni,
+        "starttls": outcome.starttls,
         "started_at": iso(now),
         "finished_at": iso(now),
         "partial": False,
@@ -211,6 +295,90 @@ def _print_check_json(outcome: CheckOutcome) -> None:
         extra_certs=extra,
         extra_listeners=[outcome.listener],
     )
+    typer.echo(dumps(doc), nl=False)
+
+
+# ---------------------------------------------------------------------------
+# check: many endpoints
+
+
+def _result_text(outcome: CheckOutcome) -> str:
+    probe = outcome.probe
+    text = probe.status.value
+    if probe.protocol and outcome.usable:
+        text += f" {probe.protocol}"
+    if outcome.starttls:
+        text += f" (STARTTLS {outcome.starttls})"
+    return safe(text)
+
+
+def _leaf_days(outcome: CheckOutcome) -> float | None:
+    """Days until the served leaf's notAfter (negative once expired); None: no chain."""
+    chain = outcome.probe.chain
+    if not chain:
+        return None
+    return round((chain[0].not_after - outcome.now).total_seconds() / 86400.0, 2)
+
+
+def _days_left(outcome: CheckOutcome) -> str:
+    days = _leaf_days(outcome)
+    return "-" if days is None else f"{days:.0f}"
+
+
+def _worst(outcome: CheckOutcome) -> str:
+    if not outcome.findings:
+        return "-"
+    f = outcome.findings[0]
+    return f"{f.severity.value} {safe(f.id)}"
+
+
+def _print_many_text(outcome: ManyOutcome) -> None:
+    rows = [("ENDPOINT", "RESULT", "DAYS LEFT", "WORST FINDING")]
+    rows += [
+        (safe(o.probe.host), _result_text(o), _days_left(o), _worst(o)) for o in outcome.endpoints
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3]])
+        for row in rows
+    ]
+    n, usable = len(outcome.endpoints), sum(1 for o in outcome.endpoints if o.usable)
+    lines += ["", f"{n} endpoint{'s' if n != 1 else ''}, {usable} with a usable TLS session", ""]
+    lines.extend(_findings_text(outcome.findings))
+    lines.extend(f"wrote {safe(path)}" for path in outcome.written)
+    typer.echo("\n".join(lines))
+
+
+def _print_many_json(outcome: ManyOutcome) -> None:
+    from audit.report.json import document, dumps, iso, verdict_doc
+
+    result = outcome.result
+    endpoints = [
+        {
+            "name": o.probe.host,
+            "target": o.target.label,
+            "servername": o.sni,
+            "starttls": o.starttls,
+            "starttls_reason": o.starttls_reason,
+            "status": o.probe.status.value,
+            "usable": o.usable,
+            "days_left": _leaf_days(o),
+            "worst_finding": o.findings[0].id if o.findings else None,
+            "chain_verdict": verdict_doc(o.verdict),
+            "source": envelope.host.source,
+        }
+        for o, envelope in zip(outcome.endpoints, result.hosts, strict=True)
+    ]
+    meta: dict[str, Any] = {
+        "command": "check",
+        "run_id": result.run_id,
+        "inventory": result.inventory,
+        "started_at": iso(result.started_at),
+        "finished_at": iso(result.finished_at),
+        "partial": False,
+        "endpoints": endpoints,
+    }
+    doc = document(hosts=result.hosts, findings=outcome.findings, meta=meta, now=result.finished_at)
     typer.echo(dumps(doc), nl=False)
 
 

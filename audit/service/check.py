@@ -36,7 +36,10 @@ from audit.model import (
     TlsProbe,
     Unparseable,
 )
-from audit.probe import probe_direct
+from audit.probe import STARTTLS_PROTOCOLS, probe_tls
+from audit.probe.handshake import direct_stream, probe_detecting
+from audit.probe.starttls import by_name as starttls_by_name
+from audit.probe.starttls import for_port as starttls_for_port
 from audit.rules import BY_ID, REGISTRY
 from audit.rules.base import CertContext, Scope, Settings, shell_quote
 from audit.service.policy import DEFAULT_EXPIRY_WINDOWS, EXIT_FINDINGS, findings_status
@@ -139,6 +142,10 @@ def trust_stores(cafile: Path | None) -> TrustStores:
 
 # --------------------------------------------------------------------------- check
 
+STARTTLS_CHOICES = ("auto", "none", *STARTTLS_PROTOCOLS)
+"""What --starttls accepts: auto (the port's protocol, else the server's greeting), none
+(TLS at once), or a protocol."""
+
 
 @dataclass(frozen=True)
 class CheckSettings:
@@ -151,6 +158,8 @@ class CheckSettings:
     timeout: float = 5.0
     """Overall deadline of the probe, in seconds."""
     expiry_windows: tuple[int, ...] = DEFAULT_EXPIRY_WINDOWS
+    starttls: str = "auto"
+    """A name in STARTTLS_CHOICES."""
 
     @property
     def sni(self) -> str | None:
@@ -172,36 +181,166 @@ class CheckOutcome:
     now: datetime
     status: int
     """Exit status: 1 for findings at high or above, or when no TLS session could be had."""
+    starttls: str | None = None
+    """The STARTTLS protocol spoken before the handshake (None: TLS at once)."""
+    starttls_reason: str = ""
+    """Why that protocol: "--starttls", "port 25", "the server's greeting"."""
+
+    @property
+    def usable(self) -> bool:
+        """A TLS session could be had (mutual TLS included)."""
+        return self.probe.status in HEALTHY_STATUSES
 
 
 def validate_check(settings: CheckSettings) -> TrustStores:
     """Refuse bad settings before anything is sent; returns the trust stores to use."""
+    check_options(settings)
+    return trust_stores(settings.cafile)
+
+
+def check_options(settings: CheckSettings) -> None:
+    """ConfigError for a bad --timeout, --servername or --starttls."""
     if not 0 < settings.timeout <= 600:
         raise ConfigError(f"--timeout {settings.timeout:g}: expected seconds between 0 and 600")
     sni = settings.sni
     if sni is not None and (not sni or any(c.isspace() or ord(c) < 0x20 for c in sni)):
         raise ConfigError(f"--servername {sni!r}: not a host name")
-    return trust_stores(settings.cafile)
+    if settings.starttls not in STARTTLS_CHOICES:
+        raise ConfigError(
+            f"--starttls {settings.starttls!r}: expected one of {', '.join(STARTTLS_CHOICES)}"
+        )
 
 
 def check_endpoint(settings: CheckSettings) -> CheckOutcome:
     """Probe one endpoint without trusting anything, then diagnose what it sent."""
     stores = validate_check(settings)
-    tgt, sni = settings.target, settings.sni
-    probe = asyncio.run(probe_direct(tgt.host, tgt.port, sni, settings.timeout, host=tgt.label))
-    now = datetime.now(UTC)
+    probed = asyncio.run(probe_endpoint(settings, host=settings.target.label))
+    return judge(settings, probed, stores, datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Probed:
+    """One endpoint's probe and the STARTTLS protocol it spoke."""
+
+    probe: TlsProbe
+    starttls: str | None
+    reason: str
+
+
+async def probe_endpoint(settings: CheckSettings, *, host: str) -> Probed:
+    """The probe, with the STARTTLS protocol --starttls asks for; in "auto" mode the
+    port's usual protocol, else (on other ports) the one the server's greeting names."""
+    tgt, mode, sni = settings.target, settings.starttls, settings.sni
+    stream = direct_stream(tgt.host, tgt.port)
+    protocol: str | None = None
+    reason = ""
+    if mode == "auto":
+        usual = starttls_for_port(tgt.port)
+        if usual is None:
+            probe, found = await probe_detecting(
+                stream,
+                host=host,
+                address=tgt.host,
+                port=tgt.port,
+                servername=sni,
+                deadline=settings.timeout,
+            )
+            return Probed(probe, found, "the server's greeting" if found else "")
+        protocol, reason = usual.name, f"port {tgt.port}"
+    elif mode != "none":
+        protocol, reason = mode, "--starttls"
+    probe = await probe_tls(
+        stream,
+        host=host,
+        address=tgt.host,
+        port=tgt.port,
+        servername=sni,
+        deadline=settings.timeout,
+        starttls=protocol,
+    )
+    return Probed(probe, protocol, reason)
+
+
+def judge(
+    settings: CheckSettings, probed: Probed, stores: TrustStores, now: datetime
+) -> CheckOutcome:
+    """The diagnosis of one probed endpoint."""
+    tgt, sni, probe = settings.target, settings.sni, probed.probe
     listener = Listener(
-        host=tgt.label, address=tgt.host, port=tgt.port, expects_tls=True, probes=(probe,)
+        host=probe.host,
+        address=tgt.host,
+        port=tgt.port,
+        expects_tls=True,
+        probes=(probe,),
+        starttls=probed.starttls,
+        notes=(f"STARTTLS {probed.starttls}: {probed.reason}",) if probed.starttls else (),
     )
     endpoint = endpoint_context(probe, stores=stores, now=now, listener=listener, expected_name=sni)
     evidence = Evidence(endpoints=[endpoint], extra_certs=served_cert_contexts([endpoint]))
     findings = analyze(evidence, Settings(now=now, expiry_windows=settings.expiry_windows))
     if probe.status in NOT_CONNECTED and not findings:
         findings = _unreached_finding(probe, tgt, now)
+    if probed.starttls:
+        findings = [_with_starttls(f, probe, probed.starttls) for f in findings]
     status = findings_status(findings)
     if probe.status not in HEALTHY_STATUSES:
         status = max(status, EXIT_FINDINGS)
-    return CheckOutcome(tgt, sni, probe, listener, endpoint.verdict, tuple(findings), now, status)
+    return CheckOutcome(
+        tgt,
+        sni,
+        probe,
+        listener,
+        endpoint.verdict,
+        tuple(findings),
+        now,
+        status,
+        probed.starttls,
+        probed.reason,
+    )
+
+
+_STARTTLS_FIXES = {
+    "smtp": "Postfix: smtpd_tls_cert_file, smtpd_tls_key_file and smtpd_tls_security_level "
+    "= may in main.cf; Exim: tls_certificate and tls_privatekey",
+    "imap": "Dovecot: ssl = yes with ssl_cert = <FILE and ssl_key = <FILE",
+    "pop3": "Dovecot: ssl = yes with ssl_cert = <FILE and ssl_key = <FILE",
+    "ftp": "vsftpd: ssl_enable=YES with rsa_cert_file and rsa_private_key_file; ProFTPD: "
+    "TLSEngine on with TLSRSACertificateFile",
+    "postgres": "postgresql.conf: ssl = on with ssl_cert_file and ssl_key_file",
+    "ldap": "OpenLDAP: olcTLSCertificateFile and olcTLSCertificateKeyFile in cn=config",
+    "xmpp": "Prosody: a certificate for the domain in its certs folder; ejabberd: "
+    "starttls: true with certfiles",
+    "mysql": "[mysqld] ssl_cert and ssl_key (MariaDB: also ssl on older versions)",
+}
+"""Where each kind of server turns STARTTLS on."""
+
+
+def _with_starttls(f: Finding, probe: TlsProbe, protocol: str) -> Finding:
+    """A finding on a STARTTLS endpoint: its openssl commands speak the protocol first,
+    and a server that did not upgrade is said to be that, not a plaintext TLS port."""
+    host = probe.servername or probe.address
+    xmpp = f" -xmpphost {shell_quote(host)}" if protocol == "xmpp" else ""
+    upgrade = f"openssl s_client -starttls {protocol}{xmpp} -connect "
+    diagnose = f.diagnose.replace("openssl s_client -connect ", upgrade)
+    if f.id != "TLS_NOT_SPOKEN" or probe.status is not ProbeStatus.PLAINTEXT:
+        return replace(f, diagnose=diagnose)
+    cls = starttls_by_name(protocol)
+    label = cls.label if cls is not None else protocol
+    sni = f" (SNI {probe.servername})" if probe.servername else ""
+    return replace(
+        f,
+        diagnose=diagnose,
+        detail=(
+            f"{probe.address}:{probe.port}{sni} did not upgrade the connection to TLS with "
+            f"{label} STARTTLS: {probe.error}. Clients that insist on TLS cannot connect; "
+            "the others send everything, passwords included, in plaintext."
+        ),
+        fix=(
+            f"Turn STARTTLS on in the {label} server on port {probe.port}, with its "
+            f"certificate and key ({_STARTTLS_FIXES.get(protocol, 'see its TLS settings')}), "
+            "and reload it."
+        ),
+    )
 
 
 def _unreached_finding(probe: TlsProbe, target: Target, now: datetime) -> list[Finding]:
