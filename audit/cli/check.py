@@ -39,6 +39,7 @@ from audit.service.check import (
     parse_target,
 )
 from audit.service.policy import EXIT_ERROR
+from audit.service.x509text import X509Text
 
 if TYPE_CHECKING:
     from audit.service.check_many import ManyOutcome
@@ -438,6 +439,9 @@ def _print_inspect_text(outcome: InspectOutcome) -> None:
         lines.append(f"{safe(f.path)}: {what}")
         for index, _fmt, cert in f.certs:
             lines.extend(_cert_lines(index, cert, now))
+            details = outcome.details.get(cert.sha256)
+            if details is not None:
+                lines.extend(_detail_lines(details, now))
         for u in f.unparseable:
             lines.append(f"  #{u.index} does not parse: {safe(u.reason)}")
         for what in f.not_certificates:
@@ -448,6 +452,27 @@ def _print_inspect_text(outcome: InspectOutcome) -> None:
     lines.append("")
     lines.extend(_findings_text(outcome.findings))
     typer.echo("\n".join(lines))
+
+
+def _detail_lines(d: X509Text, now: datetime) -> list[str]:
+    """What `openssl x509 -text` readers look for first, one line each."""
+
+    def listed(items: Sequence[str]) -> str:
+        return ", ".join(safe(i) for i in items) if items else "none"
+
+    usage = listed(d.key_usage) + (" (critical)" if d.key_usage_critical else "")
+    lines = [
+        f"     notBefore:      {_when(d.not_before, now)}",
+        f"     SANs:           {listed(d.sans)}",
+        f"     key usage:      {usage}",
+        f"     ext. key usage: {listed(d.extended_key_usage)}",
+        f"     OCSP:           {listed(d.ocsp)}",
+        f"     CA issuers:     {listed(d.ca_issuers)}",
+        f"     CRL:            {listed(d.crl)}",
+        f"     SHA-256:        {d.fingerprint}",
+    ]
+    lines.extend(f"     unreadable:     {safe(problem)}" for problem in d.problems)
+    return lines
 
 
 def _print_inspect_json(outcome: InspectOutcome) -> None:

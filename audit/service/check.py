@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from audit.probe.starttls import for_port as starttls_for_port
 from audit.rules import BY_ID, REGISTRY
 from audit.rules.base import CertContext, Scope, Settings, shell_quote
 from audit.service.policy import DEFAULT_EXPIRY_WINDOWS, EXIT_FINDINGS, findings_status
+from audit.service.x509text import X509Text, x509_text
 from audit.trust import TrustStores, default_stores
 
 DEFAULT_PORT = 443
@@ -408,6 +409,8 @@ class InspectOutcome:
     findings: tuple[Finding, ...]
     now: datetime
     status: int
+    details: dict[str, X509Text] = field(default_factory=dict)
+    """Per certificate SHA-256: SANs, validity, key usages, AIA and CRL URLs, fingerprint."""
 
 
 def read_files(paths: Sequence[Path]) -> list[InspectedFile]:
@@ -489,4 +492,7 @@ def inspect_files(settings: InspectSettings) -> InspectOutcome:
     settings_ = Settings(now=now, expiry_windows=settings.expiry_windows)
     findings = analyze(evidence, settings_, rules=rules)
     verdicts = {c.where: c.verdict for c in chains}
-    return InspectOutcome(tuple(read), verdicts, tuple(findings), now, findings_status(findings))
+    details = {cert.sha256: x509_text(cert) for f in read for _, _, cert in f.certs}
+    return InspectOutcome(
+        tuple(read), verdicts, tuple(findings), now, findings_status(findings), details
+    )
