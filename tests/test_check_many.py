@@ -326,3 +326,19 @@ def test_hostile_names_in_the_table_are_inert(world: World, tmp_path: Path) -> N
         result = cli("check", srv.target, srv.target.replace("127.0.0.1", "localhost"))
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "\\x1b]0;pwned\\x07220 hi" in result.stdout
+
+
+def test_db_keeps_an_interrupted_check_as_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audit.service.check_many as check_many_module
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check_many_module, "_check_all", interrupted)
+    db = tmp_path / "history.db"
+    with pytest.raises(KeyboardInterrupt):
+        check_many_module.check_many(ManySettings(targets=("a.test", "b.test"), db=db))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("partial",)]

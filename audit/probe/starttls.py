@@ -303,7 +303,7 @@ class Pop3(ServerSpeaksFirst):
 
 
 class Ftp(ServerSpeaksFirst):
-    """FTP (RFC 4217): 220 greeting (possibly multi-line), AUTH TLS answered 234."""
+    """FTP: 220 greeting (possibly multi-line), AUTH TLS answered 234."""
 
     name = "ftp"
     label = "FTP"
@@ -362,7 +362,7 @@ class Postgres(StartTls):
 
 
 class Ldap(StartTls):
-    """LDAP StartTLS (RFC 4511 4.14): the client sends an ExtendedRequest naming OID
+    """LDAP StartTLS: the client sends an ExtendedRequest naming OID
     1.3.6.1.4.1.1466.20037; resultCode 0 in the ExtendedResponse means go ahead."""
 
     name = "ldap"
@@ -414,7 +414,7 @@ def _local(tag: str) -> str:
 
 
 class Xmpp(StartTls):
-    """XMPP (RFC 6120 5): a client stream header to the server's domain, <starttls/> in
+    """XMPP: a client stream header to the server's domain, <starttls/> in
     the stream features, the client's <starttls/> answered <proceed/>."""
 
     name = "xmpp"

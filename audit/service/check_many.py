@@ -217,22 +217,26 @@ def check_many(settings: ManySettings) -> ManyOutcome:
     started = datetime.now(UTC)
     if settings.db is None:
         outcomes = _check_all(specs, stores, settings.concurrency)
-        return _finish(settings, specs, outcomes, started, _local_run_id(started))
+        return _written(
+            settings, _outcome(settings, specs, outcomes, started, _local_run_id(started))
+        )
     from audit.history import History
 
     with History.open(settings.db) as history:
         run_id = history.begin_run(
             _inventory(settings), _stored(settings, specs), started_at=started
         )
+        recorded = False
         try:
             outcomes = _check_all(specs, stores, settings.concurrency)
-            done = _finish(settings, specs, outcomes, started, run_id)
+            done = _outcome(settings, specs, outcomes, started, run_id)
             for position, envelope in enumerate(done.result.hosts):
                 history.record_host(run_id, envelope, position=position)
             history.record_findings(run_id, done.findings)
-        finally:
-            history.finish_run(run_id, partial=False, finished_at=datetime.now(UTC))
-    return done
+            recorded = True
+        finally:  # interrupted: the run is kept, and reads as partial
+            history.finish_run(run_id, partial=not recorded, finished_at=datetime.now(UTC))
+    return _written(settings, done)
 
 
 def _check_all(
@@ -257,7 +261,7 @@ async def _probe_all(specs: Sequence[EndpointSpec], concurrency: int) -> list[Pr
     return list(await asyncio.gather(*(one(s, n) for s, n in zip(specs, names, strict=True))))
 
 
-def _finish(
+def _outcome(
     settings: ManySettings,
     specs: Sequence[EndpointSpec],
     outcomes: Sequence[CheckOutcome],
@@ -269,13 +273,17 @@ def _finish(
     envelopes = tuple(_envelope(s, o, started) for s, o in zip(specs, outcomes, strict=True))
     result = AuditResult(run_id, started, finished, _inventory(settings), envelopes, findings)
     status = EXIT_FINDINGS if any(o.status != EXIT_OK for o in outcomes) else EXIT_OK
-    done = ManyOutcome(tuple(outcomes), findings, result, status)
+    return ManyOutcome(tuple(outcomes), findings, result, status)
+
+
+def _written(settings: ManySettings, done: ManyOutcome) -> ManyOutcome:
+    """`done` with the reports written into --out, when it is given."""
     if settings.out is None:
         return done
     from audit.report import write_reports
 
     try:
-        written = write_reports(result, settings.out)
+        written = write_reports(done.result, settings.out)
     except OSError as exc:
         raise AuditError(
             f"--out {settings.out}: cannot write the reports ({exc.strerror or exc})"
@@ -284,7 +292,7 @@ def _finish(
         done,
         written=written.paths,
         report_failures=written.failed,
-        status=EXIT_ERROR if written.failed else status,
+        status=EXIT_ERROR if written.failed else done.status,
     )
 
 
