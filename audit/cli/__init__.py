@@ -2,7 +2,8 @@
 
 One module per command group registers its commands on `app`:
 run.py (fleet audit), check.py (check / inspect), history.py (report / diff),
-prune.py (prune).
+prune.py (prune), merge.py (merge),
+inventory.py (inventory).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ COMMAND_MODULES = {
     "report": "history",
     "diff": "history",
     "prune": "prune",
+    "merge": "merge",
+    "inventory": "inventory",
 }
 """Command name -> the module under audit.cli that registers it."""
 

@@ -17,6 +17,7 @@ from audit.model import AuditResult, HostResult, Severity
 from audit.runner import Observer
 from audit.service.policy import EXIT_ERROR
 from audit.service.run import RunSettings, run_audit
+from audit.service.shard import parse_shard
 
 
 class _Progress(Observer):
@@ -148,6 +149,14 @@ def run_command(
             "audit only the hosts it had not finished.",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="Audit only shard K of N (K from 0, e.g. $JOB_COMPLETION_INDEX/4): a stable "
+            "hash partition of the hosts; `certaudit merge` joins the shards' databases.",
+        ),
+    ] = None,
 ) -> None:
     """Audit every host of an inventory over SSH and write reports."""
     progress: _Progress | None = None
@@ -170,6 +179,7 @@ def run_command(
             min_coverage=min_coverage,
             cafile=cafile,
             resume=resume,
+            shard=parse_shard(shard) if shard is not None else None,
         )
         progress = _Progress(verbose)
         outcome = run_audit(settings, progress)

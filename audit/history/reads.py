@@ -181,6 +181,12 @@ class RunReads:
         stored = self._run_row(run_id)["status"]
         return self._status(stored, run_id, self._live_run_id())
 
+    def host_positions(self, run_id: str) -> dict[str, int]:
+        """Each host of the run by name, with the position it was recorded at (`seq`)."""
+        self._run_row(run_id, hint=_LIST_HINT)
+        found = self._rows("SELECT name, seq FROM hosts WHERE run_id = ?", (run_id,))
+        return {row["name"]: row["seq"] for row in found}
+
     # ---- whole runs
 
     def load_run(self, run_id: str) -> AuditResult:

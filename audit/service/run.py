@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from audit.service.policy import (
     EXIT_INTERRUPTED,
     findings_status,
 )
+from audit.service.shard import Shard, in_shard
 from audit.service.stored import StoredSettings
 from audit.trust import load_cafile
 
@@ -74,6 +75,8 @@ class RunSettings:
     """An internal CA trusted alongside Mozilla's roots and each host's own store."""
     resume: bool = False
     """Continue the most recent interrupted or partial run instead of starting one."""
+    shard: Shard | None = None
+    """Audit only this shard of the inventory's hosts (after --limit)."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,12 @@ def default_known_hosts() -> Path:
 @dataclass
 class _Prepared:
     inventory: Inventory
+    """The hosts to audit (this shard's, with --shard)."""
     known: KnownHosts
     options: FleetOptions
+    positions: dict[str, int]
+    """Each host's position in the whole inventory (after --limit): the order a run, or
+    the merge of its shards, lists hosts in."""
 
 
 def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
@@ -126,6 +133,9 @@ def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
     inventory = load_inventory(settings.inventory, limit=settings.limit)
     for warning in inventory.warnings:
         observer.warning(warning)
+    positions = {h.name: i for i, h in enumerate(inventory.hosts)}
+    if settings.shard is not None:
+        inventory = replace(inventory, hosts=in_shard(inventory.hosts, settings.shard))
     known = KnownHosts.load(
         settings.known_hosts or default_known_hosts(), accept_new=settings.accept_new_host_keys
     )
@@ -148,7 +158,7 @@ def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
         concurrency=settings.concurrency,
     )
     _writable_folder(settings.out)
-    return _Prepared(inventory, known, options)
+    return _Prepared(inventory, known, options, positions)
 
 
 def _writable_folder(out: Path) -> None:
@@ -170,20 +180,22 @@ class _Run:
 
 
 def _begin(history: History, settings: RunSettings, inventory: Inventory) -> _Run:
+    shard = str(settings.shard) if settings.shard is not None else None
     if settings.resume:
-        return _reopen(history, str(settings.inventory))
+        return _reopen(history, str(settings.inventory), shard)
     started = datetime.now(UTC)
     stored = StoredSettings(
         limit=settings.limit,
         expiry_windows=settings.expiry_windows,
         hosts=len(inventory.hosts),
         cafile=str(settings.cafile.resolve()) if settings.cafile is not None else None,
+        shard=shard,
     )
     run_id = history.begin_run(str(settings.inventory), stored.to_dict(), started_at=started)
     return _Run(run_id, started)
 
 
-def _reopen(history: History, inventory: str) -> _Run:
+def _reopen(history: History, inventory: str, shard: str | None) -> _Run:
     """The most recent run that did not complete, reopened with the hosts it finished."""
     unfinished = (RunStatus.INTERRUPTED, RunStatus.PARTIAL)
     run = next((r for r in history.list_runs() if r.status in unfinished), None)
@@ -196,6 +208,14 @@ def _reopen(history: History, inventory: str) -> _Run:
         raise ConfigError(
             f"--resume: run {run.run_id} audited {run.inventory}, not {inventory}",
             hint="resume with the same inventory, or start a new run",
+        )
+    was = StoredSettings.from_dict(history.run_settings(run.run_id)).shard
+    if was != shard:
+        raise ConfigError(
+            f"--resume: run {run.run_id} audited "
+            + (f"shard {was}" if was else "every shard")
+            + (f", not shard {shard}" if shard else ", not one shard"),
+            hint="resume with the same --shard, or start a new run",
         )
     stored = history.load_run(run.run_id)
     history.resume_run(run.run_id)
@@ -214,7 +234,7 @@ def _collect(
     """Audit the hosts not yet done, committing each as it ends. Returns every host's
     result in inventory order and whether the run was interrupted."""
     hosts = prepared.inventory.hosts
-    position = {h.name: i for i, h in enumerate(hosts)}
+    position = prepared.positions
     todo = [h for h in hosts if h.name not in run.done]
     now = datetime.now(UTC)
     pending = {h.name: not_finished(h, now) for h in todo}
@@ -297,6 +317,7 @@ def _status(settings: RunSettings, result: AuditResult, interrupted: bool) -> in
     if interrupted:
         return EXIT_INTERRUPTED
     audited = sum(1 for r in result.hosts if r.outcome.audited)
-    if 100.0 * audited / max(1, len(result.hosts)) < settings.min_coverage:
+    coverage = 100.0 * audited / len(result.hosts) if result.hosts else 100.0  # an empty shard
+    if coverage < settings.min_coverage:
         return EXIT_COVERAGE
     return findings_status(result.findings, settings.fail_on)

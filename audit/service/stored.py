@@ -31,6 +31,10 @@ class StoredSettings:
     """Inventory hosts selected when the run began."""
     cafile: str | None = None
     """Absolute path of the --cafile the run trusted."""
+    shard: str | None = None
+    """"K/N" when the run audited one shard of the inventory (--shard)."""
+    merged_from: tuple[str, ...] = ()
+    """The shard runs a merged run was made of (`certaudit merge`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +42,8 @@ class StoredSettings:
             "expiry_windows": list(self.expiry_windows),
             "hosts": self.hosts,
             "cafile": self.cafile,
+            "shard": self.shard,
+            "merged_from": list(self.merged_from),
         }
 
     @classmethod
@@ -50,11 +56,16 @@ class StoredSettings:
             and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in windows)
         )
         limit, hosts, cafile = data.get("limit"), data.get("hosts"), data.get("cafile")
+        shard, merged = data.get("shard"), data.get("merged_from")
         return cls(
             limit=limit if isinstance(limit, str) else None,
             expiry_windows=tuple(windows) if ok_windows else DEFAULT_EXPIRY_WINDOWS,  # type: ignore[arg-type]
             hosts=hosts if isinstance(hosts, int) and not isinstance(hosts, bool) else None,
             cafile=cafile if isinstance(cafile, str) else None,
+            shard=shard if isinstance(shard, str) else None,
+            merged_from=tuple(m for m in merged if isinstance(m, str))
+            if isinstance(merged, list)
+            else (),
         )
 
 
