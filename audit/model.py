@@ -329,6 +329,10 @@ class ChainStatus(enum.StrEnum):
     """The leaf is its own issuer."""
     OS_ONLY = "os_only"
     """Verifies against the host's own store but not Mozilla's."""
+    INVALID = "invalid"
+    """Reaches a store, but a certificate in it breaks a rule every strict client enforces
+    (an issuer that is not a CA, path length, name constraints, EKU, an intermediate
+    outside its validity, a leaf asserting CA:TRUE): clients refuse it."""
     OTHER = "other"
     """The verifier refused it for a reason that is not about trust."""
     NO_CHAIN = "no_chain"
@@ -366,6 +370,13 @@ class ChainVerdict:
     """A PEM bundle of the relevant store, for `openssl ... -CAfile` in diagnose commands."""
     leaf: CertInfo | None = None
     """The end-entity certificate judged (the first one, unless a file puts a CA first)."""
+    broken_rule: str = ""
+    """Status invalid: the rule broken (a trust.refusals.Broken value, e.g. "not_a_ca")."""
+    broken_cert: CertInfo | None = None
+    """Status invalid: the certificate that breaks it (None when none could be named)."""
+    broken_position: int | None = None
+    """Status invalid: that certificate's position in the chain as sent (0 = the first);
+    None when it was not sent (a root from the store)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, ChainStatus):

@@ -91,12 +91,27 @@ def issue(
     hash_name: str = "sha256",
     aia_url: str | None = None,
     serial: int | None = None,
+    ca_flag: bool | None = None,
+    basic_constraints: bool = True,
+    path_length: int | None = None,
+    key_cert_sign: bool = True,
+    eku: Sequence[x509.ObjectIdentifier] | None = None,
+    permitted: Sequence[str] = (),
+    excluded: Sequence[str] = (),
 ) -> Issued:
     """Issue a certificate valid from now-days_before to now+days_after.
 
     sans=None means "the CN as a DNS SAN" (if there is a CN); sans=[] means no SAN
     extension at all (CN-only). Entries that parse as IP addresses become IP SANs.
     issuer=None makes it self-signed.
+
+    `ca` shapes the certificate (a CA: keyUsage keyCertSign, no EKU, no SAN; an end
+    entity: EKU serverAuth+clientAuth, SANs). The other knobs break that shape on purpose:
+    `ca_flag` sets basicConstraints cA against the shape (a leaf asserting CA:TRUE, an
+    intermediate with CA:FALSE), `basic_constraints=False` leaves the extension out,
+    `path_length` sets pathLenConstraint, `key_cert_sign=False` gives a CA a keyUsage
+    without keyCertSign, `eku` replaces the extendedKeyUsage list (an empty list leaves
+    it out), and `permitted` / `excluded` add DNS nameConstraints.
     """
     k = key(key_kind, key_bits, fresh=fresh_key)
     subject = _name(cn)
@@ -110,11 +125,16 @@ def issue(
         .serial_number(serial if serial is not None else x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=days_before))
         .not_valid_after(now + dt.timedelta(days=days_after))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(k.public_key()),  # type: ignore[attr-defined]
-            critical=False,
+    )
+    if basic_constraints:
+        flag = ca if ca_flag is None else ca_flag
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=flag, path_length=path_length if flag else None),
+            critical=True,
         )
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(k.public_key()),  # type: ignore[attr-defined]
+        critical=False,
     )
     if issuer is not None:
         builder = builder.add_extension(
@@ -129,20 +149,31 @@ def issue(
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
+                key_cert_sign=key_cert_sign,
+                crl_sign=key_cert_sign,
                 encipher_only=False,
                 decipher_only=False,
             ),
             critical=True,
         )
+        if eku:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+        if permitted or excluded:
+            builder = builder.add_extension(
+                x509.NameConstraints(
+                    permitted_subtrees=[x509.DNSName(n) for n in permitted] or None,
+                    excluded_subtrees=[x509.DNSName(n) for n in excluded] or None,
+                ),
+                critical=True,
+            )
     else:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
+        usages = (
+            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            if eku is None
+            else list(eku)
         )
+        if usages:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         names = [cn] if sans is None and cn else list(sans or [])
         if names:
             entries: list[x509.GeneralName] = []
@@ -244,8 +275,13 @@ class Hierarchy:
         return issue(cn, now=now, issuer=self.intermediate, **kw)
 
 
-def hierarchy(now: dt.datetime, name: str = "Test", key_kind: str = "ec") -> Hierarchy:
-    """A fresh root and intermediate, each valid for years around `now`."""
+def hierarchy(  # type: ignore[no-untyped-def]
+    now: dt.datetime, name: str = "Test", key_kind: str = "ec", **intermediate
+) -> Hierarchy:
+    """A fresh root and intermediate, each valid for years around `now`.
+
+    `intermediate` goes to the intermediate's `issue` (validity, basicConstraints,
+    keyUsage, EKU or nameConstraints broken on purpose)."""
     root = issue(
         f"{name} Root CA",
         now=now,
@@ -255,15 +291,15 @@ def hierarchy(now: dt.datetime, name: str = "Test", key_kind: str = "ec") -> Hie
         key_kind=key_kind,
         fresh_key=True,
     )
+    shape: dict[str, object] = {"days_before": 300, "days_after": 1800, **intermediate}
     inter = issue(
         f"{name} Intermediate CA",
         now=now,
         issuer=root,
         ca=True,
-        days_before=300,
-        days_after=1800,
         key_kind=key_kind,
         fresh_key=True,
+        **shape,  # type: ignore[arg-type]
     )
     return Hierarchy(root, inter)
 

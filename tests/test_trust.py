@@ -155,6 +155,20 @@ CASES: dict[str, Case] = {
         "mozilla",
         trust=lambda: TrustStores(mozilla=info(_weak().root)),
     ),
+    # Reaches a trusted root, but a certificate breaks a rule: invalid, never "missing".
+    "intermediate that is not a CA": Case(
+        lambda: info(_not_ca().leaf("www.example.com", now=NOW), _not_ca().intermediate),
+        "invalid",
+        "mozilla",
+        trust=lambda: TrustStores(mozilla=info(_not_ca().root)),
+    ),
+    "intermediate that is not a CA, root only in the OS store": Case(
+        lambda: info(_not_ca().leaf("www.example.com", now=NOW), _not_ca().intermediate),
+        "invalid",
+        "host",
+        trust=lambda: stores(host=[_not_ca().root]),
+    ),
+    "leaf asserting CA:TRUE": Case(lambda: good(ca_flag=True), "invalid", "mozilla"),
     "SHA-1 self-signed root": Case(
         lambda: info(pki.issue("www.example.com", now=NOW, issuer=_sha1_root())),
         "ok",
@@ -166,6 +180,10 @@ CASES: dict[str, Case] = {
 
 def _pinned() -> pki.Issued:
     return _cached("pinned", lambda: pki.issue("pinned.example.com", now=NOW))
+
+
+def _not_ca() -> pki.Hierarchy:
+    return _cached("notca", lambda: pki.hierarchy(NOW, "NotCA", ca_flag=False))
 
 
 def _weak() -> pki.Hierarchy:
@@ -228,7 +246,8 @@ def test_verdict(name: str) -> None:
     else:
         assert case.order in (verdict.order_problem or "")
     assert verdict.detail
-    assert verdict.leaf is not None and not verdict.leaf.is_ca
+    assert verdict.leaf is not None
+    assert not verdict.leaf.is_ca or verdict.broken_rule == "leaf_is_ca"
 
 
 def test_incomplete_with_fleet_intermediate_names_it() -> None:

@@ -46,6 +46,5 @@ PLANNED: dict[str, str] = {
     "CA_BUNDLE_STALE": "Kubernetes clusters and client trust stores",
     "TRUST_STORE_DIVERGENT": "Kubernetes clusters and client trust stores",
     "VERIFICATION_DISABLED": "Kubernetes clusters and client trust stores",
-    "CHAIN_INVALID": "diagnosis that never stays silent (strict-client refusals)",
 }
 """Catalogued finding IDs that have no rule yet, and the work that brings each."""

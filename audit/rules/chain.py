@@ -1,4 +1,5 @@
-"""Chain family: incomplete, untrusted, self-signed, OS-store-only, badly ordered chains.
+"""Chain family: incomplete, untrusted, invalid, self-signed, OS-store-only, badly ordered
+chains.
 
 Scope: a chain with its trust verdict (ChainContext), either what a listener served or
 what a bundle file holds. The verdict comes from trust.assess_chain; these rules only turn
@@ -8,6 +9,7 @@ it into findings with the case's names, the store involved and the commands to c
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from audit.model import CertInfo, ChainStatus, LocationKind, Severity
 from audit.rules.base import (
@@ -17,10 +19,12 @@ from audit.rules.base import (
     Settings,
     connect_address,
     file_line,
+    render,
     rule,
     shell_quote,
     shell_words,
 )
+from audit.trust.refusals import Broken
 
 FALLBACK_CAFILE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -338,4 +342,180 @@ def chain_order(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
     )
 
 
-RULES = (chain_incomplete, chain_untrusted, cert_self_signed, not_trusted_by_mozilla, chain_order)
+@dataclass(frozen=True)
+class _Broken:
+    """How one broken rule (trust.refusals.Broken) reads in a CHAIN_INVALID finding."""
+
+    clients: str
+    """What clients say about it."""
+    fix: str
+    """Fix template: {culprit} (quoted subject), {names}, {get}, {deploy}, chain values."""
+    shows: str = "verify"
+    """Which diagnose shows it: "verify" (OpenSSL refuses the chain too), "extensions"
+    (OpenSSL accepts it: show the extension that is wrong)."""
+
+
+_KEEP_KEY = "keeping its subject and key, so the certificates it signed stay valid"
+_BROKEN: dict[str, _Broken] = {
+    Broken.NOT_A_CA: _Broken(
+        "OpenSSL-based clients (curl, Python, Ruby, PHP) fail with 'invalid CA certificate', "
+        "Go with 'x509: certificate is not authorized to sign other certificates'",
+        "Reissue {culprit} as a CA (basicConstraints=critical,CA:TRUE and "
+        "keyUsage=critical,keyCertSign,cRLSign, e.g. openssl x509 -req -extfile ca.ext), "
+        f"{_KEEP_KEY}; or, if it was never meant to be a CA, issue the leaf from your real "
+        "intermediate. Then {deploy}.",
+    ),
+    Broken.NO_KEY_CERT_SIGN: _Broken(
+        "OpenSSL-based clients (curl, Python, Ruby, PHP) fail with 'key usage does not "
+        "include certificate signing'",
+        "Reissue {culprit} with keyUsage=critical,keyCertSign,cRLSign, " + _KEEP_KEY + "; "
+        "then {deploy}.",
+    ),
+    Broken.PATH_LENGTH: _Broken(
+        "OpenSSL-based clients fail with 'path length constraint exceeded', Go with "
+        "'x509: too many intermediates for path length constraint'",
+        "Issue the leaf from a CA that may issue it within {culprit}'s pathLenConstraint, or "
+        "reissue {culprit} with a larger one (basicConstraints=critical,CA:TRUE,pathlen:N), "
+        f"{_KEEP_KEY}; then {{deploy}}.",
+    ),
+    Broken.NAME_CONSTRAINTS: _Broken(
+        "OpenSSL-based clients fail with 'permitted subtree violation' or 'excluded subtree "
+        "violation', Go with 'x509: a root or intermediate certificate is not authorized to "
+        "sign for this name'",
+        "{culprit} may only certify the names its nameConstraints allow, and the leaf names "
+        "{names}: issue the leaf for names inside them, or from a CA without those "
+        "constraints; then {deploy}.",
+    ),
+    Broken.LEAF_EKU: _Broken(
+        "OpenSSL-based clients fail with 'unsuitable certificate purpose', Go with 'x509: "
+        "certificate specifies an incompatible key usage'",
+        "Reissue the leaf for {names} with extendedKeyUsage=serverAuth (public and ACME CAs "
+        "set it; with openssl, -addext extendedKeyUsage=serverAuth); then {deploy}.",
+    ),
+    Broken.CA_EKU: _Broken(
+        "OpenSSL-based clients fail with 'unsuitable certificate purpose', Go with 'x509: "
+        "certificate specifies an incompatible key usage'",
+        "Issue the leaf from a CA whose extendedKeyUsage includes serverAuth (or has none), "
+        "or reissue {culprit} with serverAuth in its extendedKeyUsage, " + _KEEP_KEY + "; "
+        "then {deploy}.",
+    ),
+    Broken.CA_EXPIRED: _Broken(
+        "OpenSSL-based clients fail with 'certificate has expired', Go with 'x509: "
+        "certificate has expired or is not yet valid', although the leaf itself is valid",
+        "Replace {culprit} with the CA's current certificate for this leaf: {get}then "
+        "{deploy}. If the CA no longer issues under it, renew the leaf and deploy the chain "
+        "the CA hands out with it.",
+    ),
+    Broken.CA_NOT_YET_VALID: _Broken(
+        "OpenSSL-based clients fail with 'certificate is not yet valid', Go with 'x509: "
+        "certificate has expired or is not yet valid'",
+        "{culprit} is not valid yet: check the clock of the machine that issued it "
+        "(timedatectl); until it is valid, send the intermediate the CA issued before it; "
+        "then {deploy}.",
+    ),
+    Broken.LEAF_IS_CA: _Broken(
+        "Clients built on rustls or webpki (reqwest, hyper-rustls, Deno) refuse it "
+        "('CaUsedAsEndEntity'), as does Python's cryptography verifier; OpenSSL and Go "
+        "clients still accept it",
+        "Reissue the leaf as an end-entity certificate for {names}: from a CA (certbot for "
+        "public names, your internal CA), or with openssl req -x509 adding -addext "
+        "basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth (its "
+        "default configuration makes it a CA); then {deploy}.",
+        shows="extensions",
+    ),
+}
+_BROKEN[Broken.NO_BASIC_CONSTRAINTS] = _BROKEN[Broken.NOT_A_CA]
+
+SERVED_VERIFY = (
+    "echo | openssl s_client -connect {address}:{port} -servername {servername} "
+    "-CAfile {cafile} -verify_return_error 2>&1 | grep -E '^(depth=|verify error|Verify return)'"
+)
+"""Which certificate (depth) OpenSSL refuses in what a listener sends, and why."""
+FILE_VERIFY_SERVER = "openssl verify -purpose sslserver -CAfile {cafile} -untrusted {path} {path}"
+"""The same for a bundle file, as a TLS server certificate. Without -x509_strict, which
+adds checks (key identifiers, keyUsage present on every CA) clients do not make."""
+_SERVED_EXTENSIONS = (
+    "echo | openssl s_client -connect {address}:{port} -servername {servername} 2>/dev/null"
+    " | openssl x509 -noout -subject -ext basicConstraints,extendedKeyUsage"
+)
+_FILE_EXTENSIONS = "openssl x509 -noout -subject -ext basicConstraints,extendedKeyUsage -in {path}"
+
+
+def _deploy(ctx: ChainContext, chain_file: str) -> str:
+    """How the corrected chain goes live: the file (`chain_file`, as chain_values gives
+    it) and, when the configuration names it, the directive and the server's reload."""
+    config = config_of(ctx)
+    if config is None:
+        return (
+            f"put the leaf followed by its intermediates in {chain_file} and reload the "
+            "service that uses it"
+        )
+    cert_file, directive, where, server = config
+    reload = RELOAD.get(server, "reload or restart it")
+    return (
+        f"put the leaf followed by its intermediates in {shell_quote(cert_file)} "
+        f"(`{directive}` in {where} names it) and reload "
+        f"{shell_quote(server) if server else 'the service'} ({reload})"
+    )
+
+
+def _get_current(leaf: CertInfo) -> str:
+    if leaf.aia_ca_issuers:
+        url = shell_quote(leaf.aia_ca_issuers[0])
+        return (
+            f"the leaf names it at {url} (curl -so intermediate.der {url} && openssl x509 "
+            "-inform der -in intermediate.der -out intermediate.crt), "
+        )
+    return "download it from your CA's repository, "
+
+
+@rule(
+    "CHAIN_INVALID",
+    family="chain",
+    title="Chain breaks a rule strict clients enforce",
+    severity=Severity.HIGH,
+    scope=Scope.CHAIN,
+    diagnose=SERVED_VERIFY,
+    fix=(
+        "Replace the certificate that breaks the rule ({culprit}) with one that keeps it, "
+        "then put the leaf followed by its intermediates in {chain_file} and reload the "
+        "service that uses it."
+    ),
+)
+def chain_invalid(ctx: ChainContext, settings: Settings) -> Iterable[Hit]:
+    v = ctx.verdict
+    if v.status is not ChainStatus.INVALID:
+        return
+    leaf = leaf_of(ctx)
+    culprit = v.broken_cert
+    how = _BROKEN.get(v.broken_rule)
+    values = {
+        **chain_values(ctx),
+        "culprit": shell_quote(culprit.subject) if culprit else "the certificate named above",
+        "names": shell_words([*leaf.dns_names, *leaf.ip_addresses]) or _name_for(ctx),
+        "get": _get_current(leaf),
+    }
+    values["deploy"] = _deploy(ctx, values["chain_file"])
+    diagnose = FILE_VERIFY_SERVER if ctx.kind is not LocationKind.LISTENER else None
+    if how is not None and how.shows == "extensions":
+        listener = ctx.kind is LocationKind.LISTENER
+        diagnose = _SERVED_EXTENSIONS if listener else _FILE_EXTENSIONS
+    clients = f" {_cap(how.clients)}." if how else ""
+    yield Hit(
+        subject=subject_of(ctx),
+        detail=f"{leaf.subject} {where_text(ctx)}: {_cap(v.detail)}.{clients}",
+        values=values,
+        cert_sha256=culprit.sha256 if culprit else leaf.sha256,
+        diagnose=diagnose,
+        fix=render(how.fix, values) if how else None,
+    )
+
+
+RULES = (
+    chain_incomplete,
+    chain_untrusted,
+    chain_invalid,
+    cert_self_signed,
+    not_trusted_by_mozilla,
+    chain_order,
+)

@@ -1,11 +1,13 @@
 """Chain building and trust verdicts, with cryptography.x509.verification.
 
 The question answered here is narrow: *does this chain reach a root a client trusts, and if
-not, why not?* It is kept apart from every other reason a client may refuse a certificate,
-because each of those has its own finding and must not be reported twice, or as the wrong
-thing. An expired leaf with a complete chain is CERT_EXPIRED, not CHAIN_UNTRUSTED; a name
-mismatch is HOSTNAME_MISMATCH; a CN-only leaf is SAN_MISSING; an RSA-1024 key or a SHA-1
-signature is WEAK_KEY / WEAK_SIGNATURE. So trust is evaluated like this:
+not, why not?* (and, when it does, *does a client with today's defaults still refuse it
+because a certificate in it breaks a rule?*). It is kept apart from every other reason a
+client may refuse a certificate, because each of those has its own finding and must not
+be reported twice, or as the wrong thing. An expired leaf with a complete chain is
+CERT_EXPIRED, not CHAIN_UNTRUSTED; a name mismatch is HOSTNAME_MISMATCH; a CN-only leaf is
+SAN_MISSING; an RSA-1024 key or a SHA-1 signature is WEAK_KEY / WEAK_SIGNATURE. So trust is
+evaluated like this:
 
 1. **The library first.** Path building and validation are cryptography's
    (`PolicyBuilder` / `Store` / `ClientVerifier`), never ours, with three relaxations:
@@ -22,6 +24,13 @@ signature is WEAK_KEY / WEAK_SIGNATURE. So trust is evaluated like this:
    certificate issued by one. If it does, the chain is *trusted* as far as trust goes; the
    verifier's refusal is kept in the verdict's detail and `strict_error`, and the other
    rules say what is wrong. Issuers taken from the chain must be CA certificates.
+3. **Rules every strict client enforces.** A chain that reaches a store (by the library,
+   or by signatures alone when an issuer in it is not a CA) is asked once more with the
+   checks clients apply by default (`verify.client_refusal`); a refusal that names a rule
+   (an issuer that is not a CA, keyCertSign, path length, name constraints, an EKU
+   without serverAuth, an intermediate outside its validity, a leaf asserting CA:TRUE)
+   makes the chain *invalid*, with the certificate at fault and its position
+   (`refusals`). A certificate that was sent is never called missing.
 
 The modules, each with one job:
 
@@ -30,8 +39,10 @@ The modules, each with one job:
 - `paths`: linking without the library: who issued whom, paths from a pool of
   certificates, anchoring a path in a store, which certificate is the leaf, and what is
   wrong with the order a chain was sent in.
-- `verify`: asking the library, relaxed (`verify_chain`, with the structural fallback)
-  and strictly (`strict_error`), and tidying its refusals.
+- `verify`: asking the library, relaxed (`verify_chain`, with the structural fallback),
+  as a client with today's defaults (`client_refusal`) and strictly (`strict_error`), and
+  tidying its refusals.
+- `refusals`: which rule a refusal names (`Broken`) and which certificate breaks it.
 - `facts`: a chain examined once (`ChainFacts`: the leaf, each store's answer as sent and
   with the extra intermediates, the sent order), and what a step concludes (`Conclusion`).
 - `steps`: the verdict steps, in the order they are decided; its docstring lists the

@@ -36,7 +36,8 @@ def assess_chain(
     name. `intermediates` are extra certificates (fleet-collected, or given) used to tell
     "incomplete" (would verify with them) from "untrusted".
 
-    Decision order: ok (Mozilla or --cafile reached as sent, or the host store when it is
+    Decision order: invalid (a store is reached, but a certificate breaks a rule clients
+    enforce) -> ok (Mozilla or --cafile reached as sent, or the host store when it is
     the only one) -> incomplete (reached once `intermediates` are added) -> os_only (host
     store reached, Mozilla not) -> self_signed (leaf is its own issuer) -> incomplete (the
     leaf's issuer was not sent; missing_issuer) -> untrusted.
@@ -68,6 +69,8 @@ def _verdict(facts: ChainFacts, conclusion: Conclusion) -> ChainVerdict:
     strict_store = facts.in_use.get(conclusion.store)
     if strict_store is None:
         strict_store = next(iter(facts.in_use.values()), None)
+    broken = conclusion.broken
+    culprit = broken.cert if broken else None
     return ChainVerdict(
         status=conclusion.status,
         detail=detail,
@@ -85,7 +88,17 @@ def _verdict(facts: ChainFacts, conclusion: Conclusion) -> ChainVerdict:
         ),
         cafile=facts.stores.path_of(_diagnose_store(facts, conclusion)),
         leaf=facts.leaf,
+        broken_rule=broken.rule.value if broken else "",
+        broken_cert=culprit,
+        broken_position=_position(facts, culprit),
     )
+
+
+def _position(facts: ChainFacts, cert: CertInfo | None) -> int | None:
+    """Where `cert` is in the chain as sent (0 = the first); None when it was not sent."""
+    if cert is None:
+        return None
+    return next((i for i, c in enumerate(facts.chain) if c.sha256 == cert.sha256), None)
 
 
 def _diagnose_store(facts: ChainFacts, conclusion: Conclusion) -> str:

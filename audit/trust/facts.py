@@ -2,8 +2,9 @@
 
 `examine` asks every question about a chain once: which certificate is the leaf, whether
 the chain as sent reaches each store in use (with the library's refusal when it does not
-verify), whether it does once the extra intermediates are added, and what is wrong with
-the order it was sent in.
+verify), whether it does once the extra intermediates are added, what a client with
+today's defaults says about it against the first store it reaches, and what is wrong
+with the order it was sent in.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from datetime import datetime
 from audit.model import CertInfo, ChainStatus
 from audit.trust.paths import (
     Anchors,
+    anchor_path,
     anchors_for,
     build_path,
     leaf_chain,
     order_problem,
     pick_leaf,
 )
+from audit.trust.refusals import Refusal
 from audit.trust.stores import TrustStores
-from audit.trust.verify import Outcome, inside_validity, verify_chain
+from audit.trust.verify import Outcome, client_refusal, inside_validity, verify_chain
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,8 @@ class ChainFacts:
     sent: tuple[CertInfo, ...]
     """Every other certificate of the chain, in the order sent."""
     sent_path: tuple[CertInfo, ...]
-    """The leaf and its issuers among `sent`, as far as they link."""
+    """The leaf and its issuers among `sent`, as far as they link by signature (an issuer
+    that is not a CA included: it was sent, it is not missing)."""
     stores: TrustStores
     in_use: Mapping[str, Anchors]
     """Every non-empty store by name, Mozilla first."""
@@ -48,6 +52,14 @@ class ChainFacts:
     """What is wrong with the sent order (`paths.order_problem`); None when nothing is."""
     now: datetime
     servername: str | None
+    at: datetime
+    """The time the chain is judged at: `now`, moved inside the leaf's validity."""
+    reached: tuple[str, tuple[CertInfo, ...]] | None = None
+    """The first store in use (Mozilla first) the chain as sent reaches, by the library or
+    by linking signatures (CA or not), with that path, anchor last; None: no store."""
+    client_refusal: str = ""
+    """What a client with today's defaults says about the chain as sent against that
+    store (`verify.client_refusal`); "" when it accepts it or no store is reached."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -76,6 +88,8 @@ class Conclusion:
     completes_with: tuple[CertInfo, ...] = ()
     diagnose_store: str | None = None
     """The store diagnose commands are run against, when it is not `store`."""
+    broken: Refusal | None = None
+    """The rule the chain breaks and the certificate that breaks it (status invalid)."""
 
 
 def examine(
@@ -104,11 +118,13 @@ def examine(
     # A chain some store reaches is complete; so is one that ends at a root, trusted or not.
     whole = leaf_chain(leaf, sent + extra, in_use.values())
     reached = any(o.ok for o in (*as_sent.values(), *helped.values()))
+    sent_path = tuple(build_path(leaf, sent, signed=True))
+    first = _first_reached(in_use, as_sent, sent_path)
     return ChainFacts(
         chain=tuple(chain),
         leaf=leaf,
         sent=sent,
-        sent_path=tuple(build_path(leaf, sent)),
+        sent_path=sent_path,
         stores=stores,
         in_use=in_use,
         as_sent=as_sent,
@@ -116,4 +132,20 @@ def examine(
         order=order_problem(chain, leaf, whole, reached or whole[-1].self_issued),
         now=now,
         servername=servername,
+        at=at,
+        reached=first,
+        client_refusal=client_refusal(leaf, sent, in_use[first[0]], at) if first else "",
     )
+
+
+def _first_reached(
+    in_use: Mapping[str, Anchors], as_sent: Mapping[str, Outcome], sent_path: Sequence[CertInfo]
+) -> tuple[str, tuple[CertInfo, ...]] | None:
+    """The first store the chain as sent reaches, by the library or by signatures alone."""
+    for name, anchors in in_use.items():
+        if as_sent[name].ok:
+            return name, as_sent[name].path
+        linked = anchor_path(sent_path, anchors)
+        if linked is not None:
+            return name, tuple(linked)
+    return None

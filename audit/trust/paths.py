@@ -101,7 +101,9 @@ def issued_by(child: CertInfo, parent: CertInfo, anchor: bool = False) -> bool:
     """Whether `parent` issued `child`: names, key identifiers, then the signature.
 
     A parent taken from a chain (not a store anchor) must be a CA, or a self-signed
-    (version 1) root. Used for linking and ordering, and by the structural fallback.
+    (version 1) root; `anchor=True` drops that requirement (a store certificate, or a
+    certificate that signed `child` while not being a CA). Used for linking and
+    ordering, and by the structural fallback.
     """
     if _norm(child.issuer) != _norm(parent.subject):
         return False
@@ -156,13 +158,22 @@ def _legacy_signature(child: x509.Certificate, parent: x509.Certificate) -> bool
 # Paths
 
 
-def build_path(leaf: CertInfo, pool: Sequence[CertInfo]) -> list[CertInfo]:
-    """Leaf, its issuer from `pool`, that one's issuer... as far as the pool goes."""
+def build_path(leaf: CertInfo, pool: Sequence[CertInfo], signed: bool = False) -> list[CertInfo]:
+    """Leaf, its issuer from `pool`, that one's issuer... as far as the pool goes.
+
+    `signed=True` links every certificate whose signature an issuer made, CA or not: a
+    certificate in the chain that signed the one below it without being a CA is on the
+    path (and breaks a rule), not missing."""
     path = [leaf]
     seen = {leaf.sha256}
     current = leaf
     while not current.self_issued and len(path) < MAX_DEPTH:
         nxt = next((c for c in pool if c.sha256 not in seen and issued_by(current, c)), None)
+        if nxt is None and signed:
+            nxt = next(
+                (c for c in pool if c.sha256 not in seen and issued_by(current, c, anchor=True)),
+                None,
+            )
         if nxt is None:
             break
         path.append(nxt)

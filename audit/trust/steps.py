@@ -3,6 +3,12 @@
 `conclude` asks the steps of `STEPS` in turn; the first that recognises the chain gives
 the `Conclusion`. Verdicts, in the order they are decided:
 
+- ``invalid`` (`_breaks_a_rule`): the chain as sent reaches a store (the first in use
+  that it reaches, by the library or by signatures alone), but a client with today's
+  defaults refuses it because a certificate in it breaks a rule (`refusals.Broken`): an
+  issuer that is not a CA, a CA without keyCertSign, a path length, name constraints, an
+  EKU without serverAuth, an intermediate outside its validity, a leaf that says CA:TRUE.
+  FINDINGS: CHAIN_INVALID.
 - ``ok`` (`_trusted_as_sent`): the chain as sent reaches a root in Mozilla's store or in
   the user's --cafile (the stores the audit is asked to hold it to), or in the host store
   when no Mozilla store is in use.
@@ -12,7 +18,8 @@ the `Conclusion`. Verdicts, in the order they are decided:
   Mozilla's. Only possible when a host store is given. FINDINGS: NOT_TRUSTED_BY_MOZILLA.
 - ``self_signed`` (`_self_signed`): the leaf is its own issuer and no store holds it.
 - ``incomplete`` (`_issuer_not_sent`): the leaf's issuer was not sent at all and is not a
-  root in any store (``missing_issuer`` names it).
+  root in any store (``missing_issuer`` names it). An issuer that was sent but is not a CA
+  is on the path (`ChainFacts.sent_path`), never called missing.
 - ``untrusted`` (`_untrusted`, when no step matched): the intermediates were sent but the
   chain ends at a root (sent or not) that no store in use holds.
 
@@ -29,11 +36,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeAlias
 
-from audit.model import ChainStatus
+from audit.model import CertInfo, ChainStatus
 from audit.trust.facts import ChainFacts, Conclusion
 from audit.trust.paths import display_name
+from audit.trust.refusals import read_refusal
 from audit.trust.stores import STORE_NAMES
-from audit.trust.verify import NO_PATH
+from audit.trust.verify import NO_PATH, Outcome
 
 Step: TypeAlias = Callable[[ChainFacts], Conclusion | None]
 """A verdict step: its Conclusion for a chain of its kind, None for any other chain."""
@@ -46,6 +54,47 @@ def conclude(facts: ChainFacts) -> Conclusion:
         if conclusion is not None:
             return conclusion
     return _untrusted(facts)
+
+
+def _breaks_a_rule(facts: ChainFacts) -> Conclusion | None:
+    """invalid: reaches a store, but a certificate in it breaks a rule clients enforce."""
+    if facts.reached is None:
+        return None
+    name, path = facts.reached
+    broken = read_refusal(facts.client_refusal, path, facts.at)
+    if broken is None:
+        return None
+    if broken.cert is None:
+        who = "a certificate of the chain"
+    else:
+        who = f"{_role(facts, broken.cert, path)} {display_name(broken.cert)} "
+        who += f"({position_text(facts, broken.cert, name)})"
+    said = f"; the verifier says: {facts.client_refusal}" if facts.client_refusal else ""
+    return Conclusion(
+        ChainStatus.INVALID,
+        f"{who} breaks a rule strict clients enforce: {broken.text}. The chain reaches "
+        f"{display_name(path[-1])} in {STORE_NAMES[name]}{said}",
+        name,
+        Outcome(True, path),
+        broken=broken,
+    )
+
+
+def _role(facts: ChainFacts, cert: CertInfo, path: tuple[CertInfo, ...]) -> str:
+    if cert.sha256 == facts.leaf.sha256:
+        return "the leaf"
+    if cert.sha256 == path[-1].sha256:
+        return "the root" if cert.self_issued else "the trust anchor"
+    return "the intermediate"
+
+
+def position_text(facts: ChainFacts, cert: CertInfo, store: str) -> str:
+    """Where a certificate is: "position N of the chain as sent" (the first is position 0),
+    or the store it comes from."""
+    for i, sent in enumerate(facts.chain):
+        if sent.sha256 == cert.sha256:
+            return f"position {i} of the chain as sent"
+    return f"from {STORE_NAMES.get(store, 'the store')}, not sent"
 
 
 def _trusted_as_sent(facts: ChainFacts) -> Conclusion | None:
@@ -121,6 +170,7 @@ def _issuer_not_sent(facts: ChainFacts) -> Conclusion | None:
 
 
 STEPS: tuple[Step, ...] = (
+    _breaks_a_rule,
     _trusted_as_sent,
     _completed_by_extra,
     _trusted_by_host_only,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from audit.analyze import Evidence
 from audit.model import Severity
@@ -43,6 +45,23 @@ def case(evidence: Callable[[], Evidence], *expected: str) -> Case:
 
 
 W = world
+
+
+@functools.cache
+def broken(name: str, **intermediate: object) -> pki.Hierarchy:
+    """A root and an intermediate that breaks a rule (issued with `intermediate`)."""
+    return pki.hierarchy(NOW, name, **intermediate)
+
+
+def trusting(h: pki.Hierarchy) -> TrustStores:
+    """Stores where Mozilla holds the root of `h` (and the public one)."""
+    return TrustStores(mozilla=info(h.root, W().public.root), mozilla_path=MOZILLA_PEM)
+
+
+def invalid(h: pki.Hierarchy, **leaf_kw: object) -> Callable[[], Evidence]:
+    return lambda: served(
+        info(h.leaf("www.example.com", now=NOW, **leaf_kw), h.intermediate), trust=trusting(h)
+    )
 
 
 CASES: dict[str, Case] = {
@@ -115,6 +134,41 @@ CASES: dict[str, Case] = {
     ),
     "expired leaf without its intermediate is still incomplete": case(
         lambda: served(info(leaf(days_before=400, days_after=-3))), "CHAIN_INCOMPLETE"
+    ),
+    # Reaches a trusted root, but a certificate in it breaks a rule clients enforce.
+    "intermediate that is not a CA": case(invalid(broken("NotCA", ca_flag=False)), "CHAIN_INVALID"),
+    "intermediate that is not a CA, in a bundle file": case(
+        lambda: bundle(
+            info(broken("NotCA", ca_flag=False).leaf("www.example.com", now=NOW))
+            + info(broken("NotCA", ca_flag=False).intermediate),
+            trust=trusting(broken("NotCA", ca_flag=False)),
+        ),
+        "CHAIN_INVALID",
+    ),
+    "intermediate without keyCertSign": case(
+        invalid(broken("NoSign", key_cert_sign=False)), "CHAIN_INVALID"
+    ),
+    "intermediate for client certificates only": case(
+        invalid(broken("ClientOnly", eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))), "CHAIN_INVALID"
+    ),
+    "leaf outside the intermediate's name constraints": case(
+        invalid(broken("Corp", permitted=("corp.example",))), "CHAIN_INVALID"
+    ),
+    "leaf for client authentication only": case(
+        invalid(broken("Eku"), eku=[ExtendedKeyUsageOID.CLIENT_AUTH]), "CHAIN_INVALID"
+    ),
+    "leaf asserting CA:TRUE": case(invalid(broken("LeafCA"), ca_flag=True), "CHAIN_INVALID"),
+    "expired intermediate under a valid leaf": case(
+        invalid(broken("Old", days_before=900, days_after=-2)), "CHAIN_INVALID"
+    ),
+    "intermediate that is not a CA, to a root nobody holds": case(
+        lambda: served(
+            info(
+                broken("NotCA", ca_flag=False).leaf("www.example.com", now=NOW),
+                broken("NotCA", ca_flag=False).intermediate,
+            )
+        ),
+        "CHAIN_UNTRUSTED",
     ),
 }
 
@@ -213,3 +267,85 @@ def test_no_mozilla_store_means_no_mozilla_finding() -> None:
 def test_healthy_served_chain_raises_nothing_at_all() -> None:
     assert run(served(info(leaf(), W().public.intermediate))) == []
     assert run(bundle(info(leaf(), W().public.intermediate), expected_name="www.example.com")) == []
+
+
+def test_invalid_names_the_certificate_its_position_and_the_rule() -> None:
+    h = broken("NotCA", ca_flag=False)
+    f = _one(invalid(h)(), "CHAIN_INVALID")
+    assert f.severity is Severity.HIGH
+    assert f.subject == "listener 443 (www.example.com)"
+    assert "The intermediate CN=NotCA Intermediate CA,O=certaudit test (position 1" in f.detail
+    assert "basicConstraints says CA:FALSE" in f.detail
+    assert "'invalid CA certificate'" in f.detail
+    assert f.cert_sha256 == info(h.intermediate)[0].sha256
+    assert "missing" not in f.detail and "missing" not in f.fix
+    assert f.diagnose == (
+        "echo | openssl s_client -connect 10.0.0.5:443 -servername www.example.com "
+        f"-CAfile {MOZILLA_PEM} -verify_return_error 2>&1 | grep -E "
+        "'^(depth=|verify error|Verify return)'"
+    )
+    assert f.fix.startswith("Reissue 'CN=NotCA Intermediate CA,O=certaudit test' as a CA")
+    assert "keyUsage=critical,keyCertSign,cRLSign" in f.fix
+    assert not ids(run(invalid(h)())) & {"CHAIN_INCOMPLETE", "CHAIN_UNTRUSTED"}
+
+
+def test_invalid_in_a_bundle_file_diagnoses_the_file_as_a_server_certificate() -> None:
+    h = broken("NoSign", key_cert_sign=False)
+    chain = info(h.leaf("www.example.com", now=NOW), h.intermediate)
+    f = _one(bundle(chain, path="/etc/nginx/tls/www.pem", trust=trusting(h)), "CHAIN_INVALID")
+    assert f.subject == "/etc/nginx/tls/www.pem"
+    assert f.diagnose == (
+        f"openssl verify -purpose sslserver -CAfile {MOZILLA_PEM} -untrusted "
+        "/etc/nginx/tls/www.pem /etc/nginx/tls/www.pem"
+    )
+    assert "keyUsage does not include keyCertSign" in f.detail and "(position 1" in f.detail
+    assert "in /etc/nginx/tls/www.pem and reload" in f.fix
+
+
+def test_invalid_leaf_texts() -> None:
+    eku = _one(invalid(broken("Eku"), eku=[ExtendedKeyUsageOID.CLIENT_AUTH])(), "CHAIN_INVALID")
+    assert "The leaf CN=www.example.com,O=certaudit test (position 0" in eku.detail
+    assert "extendedKeyUsage (clientAuth) does not include serverAuth" in eku.detail
+    assert "'unsuitable certificate purpose'" in eku.detail
+    assert eku.fix.startswith(
+        "Reissue the leaf for www.example.com with extendedKeyUsage=serverAuth"
+    )
+    ca = _one(invalid(broken("LeafCA"), ca_flag=True)(), "CHAIN_INVALID")
+    assert "basicConstraints says CA:TRUE" in ca.detail and "CaUsedAsEndEntity" in ca.detail
+    assert ca.diagnose.endswith(
+        "| openssl x509 -noout -subject -ext basicConstraints,extendedKeyUsage"
+    )
+    assert "-addext basicConstraints=critical,CA:FALSE" in ca.fix
+
+
+def test_invalid_expired_intermediate_fix_fetches_the_current_one() -> None:
+    h = broken("Old", days_before=900, days_after=-2)
+    lf = h.leaf("www.example.com", now=NOW, aia_url="http://ca.example.net/inter.der")
+    f = _one(served(info(lf, h.intermediate), trust=trusting(h)), "CHAIN_INVALID")
+    assert "it expired on" in f.detail and "although the leaf itself is valid" in f.detail
+    assert "curl -so intermediate.der http://ca.example.net/inter.der" in f.fix
+
+
+def test_invalid_fix_names_the_configured_file_and_reload() -> None:
+    from dataclasses import replace
+
+    from audit.model import Listener
+
+    h = broken("NotCA", ca_flag=False)
+    ev = invalid(h)()
+    listener = Listener(
+        host="web1",
+        address="10.0.0.5",
+        port=443,
+        config_file="/etc/nginx/sites-enabled/app",
+        config_line=12,
+        cert_file="/etc/nginx/tls/app.pem",
+        server="nginx",
+    )
+    ev = replace(ev, endpoints=[replace(ev.endpoints[0], listener=listener)])
+    f = _one(ev, "CHAIN_INVALID")
+    assert (
+        "put the leaf followed by its intermediates in /etc/nginx/tls/app.pem (`ssl_certificate` "
+        "in /etc/nginx/sites-enabled/app line 12 names it) and reload nginx "
+        "(nginx -t && systemctl reload nginx)."
+    ) in f.fix

@@ -195,6 +195,56 @@ def _configured_incomplete() -> Evidence:
     return t.fleet_evidence(list(ev.hosts), now=NOW, stores=stores())
 
 
+def _broken(**intermediate: object) -> pki.Hierarchy:
+    """A root (`_invalid` puts it in Mozilla's store) and an intermediate breaking a rule."""
+    key = tuple(sorted(intermediate.items()))
+    if key not in _BROKEN:
+        _BROKEN[key] = pki.hierarchy(NOW, "Broken", **intermediate)
+    return _BROKEN[key]
+
+
+_BROKEN: dict[tuple[tuple[str, object], ...], pki.Hierarchy] = {}
+
+
+def _invalid(leaf_kw: dict[str, object], **intermediate: object) -> list[Callable[[], Evidence]]:
+    """A chain that reaches a trusted root but breaks a rule, served and in a bundle file."""
+
+    def chain() -> tuple:  # type: ignore[type-arg]
+        h = _broken(**intermediate)
+        return info(h.leaf("www.example.com", now=NOW, **leaf_kw), h.intermediate)
+
+    from audit.trust import TrustStores
+
+    trust = TrustStores(
+        mozilla=info(_broken(**intermediate).root), mozilla_path="/usr/share/mozilla.pem"
+    )
+    return _both(chain, trust=trust)
+
+
+def _configured_invalid() -> Evidence:
+    """A listener whose configuration names its certificate file, serving a chain whose
+    intermediate is not a CA."""
+    from dataclasses import replace
+
+    from audit.trust import TrustStores
+
+    h = _broken(ca_flag=False)
+    ev = served(
+        info(h.leaf("www.example.com", now=NOW), h.intermediate),
+        trust=TrustStores(mozilla=info(h.root)),
+    )
+    listener = Listener(
+        host="web1",
+        address="10.0.0.5",
+        port=443,
+        config_file="/etc/nginx/sites-enabled/app",
+        config_line=12,
+        cert_file="/etc/nginx/tls/app.pem",
+        server="nginx",
+    )
+    return replace(ev, endpoints=[replace(ev.endpoints[0], listener=listener)])
+
+
 POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
     "CERT_EXPIRED": [
         _cert(days_before=400, days_after=-3),
@@ -248,6 +298,13 @@ POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
         _configured_incomplete,
     ],
     "CHAIN_UNTRUSTED": _both(lambda: info(_leaf(W().private), W().private.intermediate)),
+    "CHAIN_INVALID": [
+        *_invalid({}, ca_flag=False),
+        *_invalid({"ca_flag": True}),
+        *_invalid({"aia_url": "http://ca.example.net/i.der"}, days_before=900, days_after=-2),
+        *_invalid({}, permitted=("corp.example",)),
+        _configured_invalid,
+    ],
     "CERT_SELF_SIGNED": _both(lambda: info(pki.issue("www.example.com", now=NOW))),
     "NOT_TRUSTED_BY_MOZILLA": _both(
         lambda: info(_leaf(W().os_only), W().os_only.intermediate),
