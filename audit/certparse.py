@@ -420,6 +420,11 @@ def _pem_blocks(data: bytes) -> tuple[list[_Block], list[bytes]]:
 
 
 def _pem_certificate(label: bytes, body: bytes, index: int) -> ParsedItem:
+    key = (label, body)
+    cached = _BODY_CACHE.get(key)
+    if cached is not None:  # the same block on another host: no whitespace strip, no base64
+        _BODY_CACHE.move_to_end(key)
+        return ParsedItem(index, "pem", cert=cached)
     try:
         der = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
     except (binascii.Error, ValueError):
@@ -428,9 +433,17 @@ def _pem_certificate(label: bytes, body: bytes, index: int) -> ParsedItem:
         length = _der_length(der)
         der = der[:length] if length else der  # drop OpenSSL's trailing aux data
     try:
-        return ParsedItem(index, "pem", cert=load_der(der))
+        cert = load_der(der)
     except ValueError as exc:
         return _bad(index, "pem", ParseReason.REFUSED, str(exc))
+    _BODY_CACHE[key] = cert
+    if len(_BODY_CACHE) > _CACHE_SIZE:
+        _BODY_CACHE.popitem(last=False)
+    return ParsedItem(index, "pem", cert=cert)
+
+
+_BODY_CACHE: OrderedDict[tuple[bytes, bytes], CertInfo] = OrderedDict()
+"""PEM block bodies already parsed (a fleet repeats its CA bundle on every host)."""
 
 
 def _parse_pem(data: bytes) -> list[ParsedItem]:
