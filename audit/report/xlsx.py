@@ -1,6 +1,7 @@
 """report.xlsx: the compliance workbook an auditor filters and signs off.
 
-Sheets: Summary, Findings, Certificates, Locations, Listeners, Hosts, Key files, Renewal.
+Sheets: Summary, Findings, Certificates, Locations (deployed), Trust stores, Listeners, Hosts,
+Key files, Renewal.
 Every sheet has a frozen header row, an autofilter and sized columns; severity and days
 left are coloured.
 
@@ -333,6 +334,9 @@ def _certificates(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
 
 
 def _locations(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
+    """Every place a deployed certificate lives. Trust-store roots and archived certbot
+    generations are summarised once per store path on the Trust stores sheet instead (a
+    fleet repeats the same 150 roots on every host)."""
     sheet = _Sheet(
         wb,
         "Locations",
@@ -353,6 +357,8 @@ def _locations(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
     for u in uses:
         days = _days_at(9, u.days_left)
         for loc in u.locations:
+            if not loc.kind.deployed:
+                continue
             sheet.row(
                 [
                     loc.host,
@@ -368,6 +374,45 @@ def _locations(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
                     u.cert.sha256,
                 ],
                 days,
+            )
+    sheet.finish()
+
+
+def _trust_stores(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
+    """Trust-store roots and archived generations: one row per certificate and path, with
+    the number of hosts that hold it there."""
+    sheet = _Sheet(
+        wb,
+        "Trust stores",
+        [
+            "Path",
+            "Kind",
+            "Common name",
+            "Issuer",
+            "Not after (UTC)",
+            "Days left",
+            "Hosts",
+            "SHA-256",
+        ],
+    )
+    for u in uses:
+        hosts: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for loc in u.locations:
+            if not loc.kind.deployed:
+                hosts[(loc.path, loc.kind)].add(loc.host)
+        for (path, kind), names in sorted(hosts.items()):
+            sheet.row(
+                [
+                    path,
+                    kind,
+                    u.name,
+                    u.cert.issuer,
+                    u.cert.not_after,
+                    u.days_left,
+                    len(names),
+                    u.cert.sha256,
+                ],
+                _days_at(5, u.days_left),
             )
     sheet.finish()
 
@@ -565,6 +610,7 @@ def render_xlsx(result: AuditResult) -> bytes:
     _findings(wb, result)
     _certificates(wb, uses)
     _locations(wb, uses)
+    _trust_stores(wb, uses)
     _listeners(wb, result, now)
     _hosts(wb, result)
     _key_files(wb, result)

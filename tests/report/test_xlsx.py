@@ -20,6 +20,7 @@ SHEETS = [
     "Findings",
     "Certificates",
     "Locations",
+    "Trust stores",
     "Listeners",
     "Hosts",
     "Key files",
@@ -200,3 +201,38 @@ def test_summary_and_renewal(wb: Workbook) -> None:
 
 def test_deterministic(sample: sample_module.Sample, data: bytes) -> None:
     assert render_xlsx(sample.result) == data
+
+
+def test_trust_store_roots_are_summarised_not_repeated_per_host(
+    sample: sample_module.Sample,
+) -> None:
+    import io
+    from dataclasses import replace
+
+    from openpyxl import load_workbook
+
+    from audit.model import CertLocation, FoundCert, LocationKind
+    from audit.report.xlsx import render_xlsx
+
+    result = sample.result
+    root = result.hosts[0].certificates[-1].cert
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    hosts = tuple(
+        replace(
+            r,
+            certificates=r.certificates
+            + (FoundCert(root, CertLocation(r.host.name, bundle, LocationKind.CA_BUNDLE)),),
+        )
+        if r.outcome.audited
+        else r
+        for r in result.hosts
+    )
+    audited = sum(1 for r in hosts if r.outcome.audited)
+    wb = load_workbook(io.BytesIO(render_xlsx(replace(result, hosts=hosts))))
+    kinds = set(column(wb["Locations"], "Kind"))
+    assert kinds and not kinds & {"ca_bundle", "archive"}
+    stores = wb["Trust stores"]
+    rows = list(
+        zip(column(stores, "Path"), column(stores, "SHA-256"), column(stores, "Hosts"), strict=True)
+    )
+    assert rows == [(bundle, root.sha256, audited)]
