@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 
 class Severity(enum.StrEnum):
@@ -495,6 +495,30 @@ def config_for_probe(
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """A reviewed exception from a waivers file: findings with this ID that match every
+    criterion given (hosts, cert_sha256, subject, path) are waived until `expires`."""
+
+    id: str
+    """The finding ID it waives (from the rule registry)."""
+    reason: str
+    owner: str
+    expires: date
+    """The last day it applies (UTC); from the next day on the finding counts again."""
+    source: str
+    """Where it is written, as "file:line"."""
+    hosts: str | None = None
+    """A host pattern in the `--limit` syntax."""
+    cert_sha256: str | None = None
+    subject: str | None = None
+    """A glob matched against the certificate's subject (RFC 4514, or its CN) and the
+    finding's subject."""
+    path: str | None = None
+    """A glob matched against the finding's subject and the certificate's paths on the host."""
+    ticket: str | None = None
+
+
+@dataclass(frozen=True)
 class Finding:
     """One diagnosed problem. `id` is from the rule registry (docs/FINDINGS.md) and never
     changes meaning."""
@@ -517,6 +541,9 @@ class Finding:
     """Why it ranks where it does (one line)."""
     days_left: float | None = None
     """Days until notAfter where the finding is about validity."""
+    waiver: Waiver | None = None
+    """The waiver in force for it: it stays in every report, marked, but no longer counts
+    towards the exit status or the alerting metrics."""
 
 
 @dataclass(frozen=True)
@@ -531,3 +558,9 @@ class AuditResult:
     findings: tuple[Finding, ...]
     partial: bool = False
     """True when the run was interrupted before every host ended."""
+    waivers_expired: tuple[Waiver, ...] = ()
+    """Waivers of the run's waivers file whose end date has passed (they waive nothing)."""
+    waivers_stale: tuple[Waiver, ...] = ()
+    """Waivers in force that matched no finding of the run."""
+    waivers_file: str | None = None
+    """The waivers file the run applied, if any."""

@@ -13,11 +13,12 @@ import typer
 from audit.cli import app
 from audit.cli.terminal import error_text, format_finding, safe, windows_option
 from audit.errors import AuditError
-from audit.model import AuditResult, HostResult, Severity
+from audit.model import AuditResult, HostResult, Severity, Waiver
 from audit.runner import Observer
 from audit.service.policy import EXIT_ERROR
 from audit.service.run import RunSettings, run_audit
 from audit.service.shard import parse_shard
+from audit.service.waivers import WaiversError
 
 
 class _Progress(Observer):
@@ -157,6 +158,18 @@ def run_command(
             "hash partition of the hosts; `certaudit merge` joins the shards' databases.",
         ),
     ] = None,
+    waivers: Annotated[
+        Path | None,
+        typer.Option(
+            "--waivers",
+            help="Reviewed waivers (YAML); default: certaudit-waivers.yml beside the "
+            "inventory, when it exists. Waived findings stay in the reports, marked, but "
+            "count towards neither the exit status nor the alert metrics.",
+        ),
+    ] = None,
+    waiver_max_days: Annotated[
+        int, typer.Option(help="Refuse waivers ending more than this many days ahead.")
+    ] = 365,
 ) -> None:
     """Audit every host of an inventory over SSH and write reports."""
     progress: _Progress | None = None
@@ -180,11 +193,19 @@ def run_command(
             cafile=cafile,
             resume=resume,
             shard=parse_shard(shard) if shard is not None else None,
+            waivers=waivers,
+            waiver_max_days=waiver_max_days,
         )
         progress = _Progress(verbose)
         outcome = run_audit(settings, progress)
     except AuditError as exc:
-        typer.echo(error_text(exc), err=True)
+        if isinstance(exc, WaiversError) and len(exc.problems) > 1:
+            typer.echo(f"certaudit: error: {safe(exc.message)}", err=True)
+            for problem in exc.problems:
+                typer.echo(f"  {safe(problem)}", err=True)
+            typer.echo(f"  hint: {safe(exc.hint)}", err=True)
+        else:
+            typer.echo(error_text(exc), err=True)
         raise typer.Exit(EXIT_ERROR) from None
     finally:
         if progress is not None:
@@ -196,6 +217,7 @@ def run_command(
             err=True,
         )
     _summary(outcome.result, outcome.written, verbose)
+    _waiver_notices(outcome.waivers_expired, outcome.waivers_stale)
     for name, reason in outcome.report_failures:
         typer.echo(f"certaudit: error: {name} could not be rendered: {safe(reason)}", err=True)
     if outcome.interrupted:
@@ -208,7 +230,8 @@ def _summary(result: AuditResult, written: Sequence[Path], verbose: int) -> None
     outcomes = Counter(r.outcome.value for r in hosts)
     audited = sum(1 for r in hosts if r.outcome.audited)
     certs = {f.cert.sha256 for r in hosts for f in r.certificates}
-    by_sev = Counter(f.severity for f in result.findings)
+    by_sev = Counter(f.severity for f in result.findings if f.waiver is None)
+    waived = sum(1 for f in result.findings if f.waiver is not None)
     elapsed = (result.finished_at - result.started_at).total_seconds()
     typer.echo(
         f"certaudit run {result.run_id}: {audited}/{len(hosts)} hosts audited in {elapsed:.1f}s "
@@ -217,6 +240,7 @@ def _summary(result: AuditResult, written: Sequence[Path], verbose: int) -> None
     typer.echo(
         f"  {len(certs)} distinct certificates; findings: "
         + (", ".join(f"{by_sev[s]} {s.value}" for s in Severity if by_sev[s]) or "none")
+        + (f"; {waived} waived" if waived else "")
     )
     shown = result.findings if verbose else result.findings[:10]
     for f in shown:
@@ -225,3 +249,18 @@ def _summary(result: AuditResult, written: Sequence[Path], verbose: int) -> None
         typer.echo(f"  ... and {len(result.findings) - len(shown)} more in the reports")
     for path in written:
         typer.echo(f"  wrote {safe(path)}")
+
+
+def _waiver_notices(expired: Sequence[Waiver], stale: Sequence[Waiver]) -> None:
+    for w in expired:
+        typer.echo(
+            f"certaudit: warning: {safe(w.source)}: waiver for {safe(w.id)} ({safe(w.owner)}) "
+            f"ended {w.expires.isoformat()}: the findings it matched count again",
+            err=True,
+        )
+    for w in stale:
+        typer.echo(
+            f"certaudit: warning: {safe(w.source)}: waiver for {safe(w.id)} ({safe(w.owner)}) "
+            "matched no finding of this run (stale: remove it or fix its match)",
+            err=True,
+        )

@@ -21,7 +21,9 @@ from audit.model import (
     HostResult,
     Listener,
     TlsProbe,
+    Waiver,
 )
+from audit.report import view
 
 SCHEMA_VERSION = "1.0"
 
@@ -73,6 +75,27 @@ def finding_doc(f: Finding) -> dict[str, Any]:
         "cert_sha256": f.cert_sha256,
         "why": f.why,
         "days_left": f.days_left,
+        "waiver": waiver_doc(f.waiver),
+    }
+
+
+def waiver_doc(w: Waiver | None) -> dict[str, Any] | None:
+    """A waiver as the contract shows it (on a waived finding, and in `waivers`)."""
+    if w is None:
+        return None
+    return {
+        "id": w.id,
+        "reason": w.reason,
+        "owner": w.owner,
+        "expires": w.expires.isoformat(),
+        "ticket": w.ticket,
+        "source": w.source,
+        "match": {
+            "hosts": w.hosts,
+            "cert_sha256": w.cert_sha256,
+            "subject": w.subject,
+            "path": w.path,
+        },
     }
 
 
@@ -207,7 +230,7 @@ def document(
     listeners = [listener_doc(li) for r in hosts for li in r.listeners]
     listeners += [listener_doc(li) for li in extra_listeners]
     counts: dict[str, int] = {}
-    for f in findings:
+    for f in view.open_findings(findings):
         counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
     return {
         "schema_version": SCHEMA_VERSION,
@@ -217,6 +240,7 @@ def document(
             "hosts_audited": sum(1 for r in hosts if r.outcome.audited),
             "findings": len(findings),
             "findings_by_severity": counts,
+            "findings_waived": len(findings) - sum(counts.values()),
         },
         "hosts": [host_doc(r) for r in hosts],
         "certificates": certificates_doc(hosts, extra_certs, now),
@@ -236,6 +260,11 @@ def run_document(result: AuditResult) -> dict[str, Any]:
             "started_at": iso(result.started_at),
             "finished_at": iso(result.finished_at),
             "partial": result.partial,
+            "waivers": {
+                "file": result.waivers_file,
+                "expired": [waiver_doc(w) for w in result.waivers_expired],
+                "stale": [waiver_doc(w) for w in result.waivers_stale],
+            },
         },
         now=result.finished_at,
     )

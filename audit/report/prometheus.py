@@ -11,7 +11,8 @@ per-certificate error series, which its CertificateError alert reads); `x509_sou
 says per host whether the source could be read at all, and `x509_source_errors_total`
 counts a host's unreadable sources in the run.
 
-certaudit's own series: `certaudit_findings{id,severity}`, `certaudit_host_up{host}`
+certaudit's own series: `certaudit_findings{id,severity}` (findings no waiver covers: the
+ones to alert on), `certaudit_findings_waived{id,severity}`, `certaudit_host_up{host}`
 (1 audited, 0 not), `certaudit_run_timestamp_seconds`, `certaudit_run_duration_seconds`,
 `certaudit_run_partial`, `certaudit_certificates`.
 
@@ -171,7 +172,10 @@ def _run_families(result: AuditResult, distinct: int) -> list[str]:
         for r in result.hosts
         if r.outcome.audited
     ]
-    finding_counts = Counter((f.id, f.severity.value) for f in result.findings)
+    finding_counts = Counter((f.id, f.severity.value) for f in view.open_findings(result.findings))
+    waived_counts = Counter(
+        (f.id, f.severity.value) for f in result.findings if f.waiver is not None
+    )
     lines: list[str] = []
     lines += _family(
         "x509_read_errors",
@@ -200,8 +204,14 @@ def _run_families(result: AuditResult, distinct: int) -> list[str]:
     lines += _family(
         "certaudit_findings",
         "gauge",
-        "Findings of the last audit run by finding ID and severity.",
+        "Findings of the last audit run by finding ID and severity, waived ones left out.",
         (((("id", i), ("severity", s)), float(n)) for (i, s), n in finding_counts.items()),
+    )
+    lines += _family(
+        "certaudit_findings_waived",
+        "gauge",
+        "Findings of the last audit run that a waiver in force covers, by ID and severity.",
+        (((("id", i), ("severity", s)), float(n)) for (i, s), n in waived_counts.items()),
     )
     lines += _family(
         "certaudit_host_up",

@@ -150,6 +150,11 @@ def compare(current: AuditResult, previous: AuditResult | None) -> Comparison | 
     return Comparison(previous.run_id, new, diff.resolved, diff.unverified)
 
 
+def open_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings no waiver covers: what the exit status and the alerts count."""
+    return [f for f in findings if f.waiver is None]
+
+
 def severity_counts(findings: Iterable[Finding]) -> dict[Severity, int]:
     """Count per severity, every severity present (0 when none), worst first."""
     counts = Counter(f.severity for f in findings)

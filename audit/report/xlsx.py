@@ -194,7 +194,7 @@ def _exposed(cells: list[WriteOnlyCell]) -> None:
 def _summary(wb: Workbook, result: AuditResult, uses: Sequence[view.CertUse]) -> None:
     sheet = _Sheet(wb, "Summary", ["Item", "Value"], [38, 48])
     audited, total, pct = view.coverage(result)
-    by_sev = view.severity_counts(result.findings)
+    by_sev = view.severity_counts(view.open_findings(result.findings))
     buckets = Counter(view.expiry_bucket(u.days_left) for u in uses)
     rows: list[tuple[str, Any]] = [
         ("Run", result.run_id),
@@ -213,6 +213,7 @@ def _summary(wb: Workbook, result: AuditResult, uses: Sequence[view.CertUse]) ->
         ("Findings", len(result.findings)),
     ]
     rows += [(f"Findings: {s.value}", by_sev[s]) for s in Severity]
+    rows.append(("Findings waived", len(result.findings) - sum(by_sev.values())))
     for label, value in rows:
 
         def style(cells: list[WriteOnlyCell], label: str = label, value: Any = value) -> None:
@@ -245,8 +246,11 @@ def _findings(wb: Workbook, result: AuditResult) -> None:
             "Fix",
             "Why this rank",
             "Certificate SHA-256",
+            "Waived",
+            "Waiver owner",
+            "Waiver expires",
         ],
-        [7, 8, 11, 24, 16, 40, 40, 60, 10, 60, 60, 40, 24],
+        [7, 8, 11, 24, 16, 40, 40, 60, 10, 60, 60, 40, 24, 9, 18, 14],
     )
     for rank, f in enumerate(result.findings, 1):
 
@@ -271,6 +275,9 @@ def _findings(wb: Workbook, result: AuditResult) -> None:
                 f.fix,
                 f.why,
                 f.cert_sha256,
+                "yes" if f.waiver else "no",
+                f.waiver.owner if f.waiver else None,
+                f.waiver.expires.isoformat() if f.waiver else None,
             ],
             style,
         )

@@ -22,12 +22,12 @@ DEFAULT_EXPIRY_WINDOWS = (30, 14, 7)
 
 
 def fails(findings: Iterable[Finding], fail_on: Severity = Severity.HIGH) -> bool:
-    """True when a finding is at least as severe as `fail_on`."""
-    return any(f.severity.rank >= fail_on.rank for f in findings)
+    """True when a finding that is not waived is at least as severe as `fail_on`."""
+    return any(f.waiver is None and f.severity.rank >= fail_on.rank for f in findings)
 
 
 def findings_status(findings: Iterable[Finding], fail_on: Severity = Severity.HIGH) -> int:
-    """EXIT_FINDINGS when a finding reaches `fail_on`, else EXIT_OK."""
+    """EXIT_FINDINGS when a finding that is not waived reaches `fail_on`, else EXIT_OK."""
     return EXIT_FINDINGS if fails(findings, fail_on) else EXIT_OK
 
 

@@ -24,7 +24,7 @@ from audit.collect.ssh import SshOptions
 from audit.errors import AuditError, ConfigError
 from audit.history import History, HostWriter, RunStatus, default_db_path
 from audit.inventory import Inventory, load_inventory
-from audit.model import AuditResult, Host, HostOutcome, HostResult, Severity
+from audit.model import AuditResult, Host, HostOutcome, HostResult, Severity, Waiver
 from audit.report import write_reports
 from audit.rules.base import Settings
 from audit.runner import FleetOptions, Observer, audit_fleet
@@ -37,6 +37,13 @@ from audit.service.policy import (
 )
 from audit.service.shard import Shard, in_shard
 from audit.service.stored import StoredSettings
+from audit.service.waivers import (
+    DEFAULT_MAX_DAYS,
+    WaiverSet,
+    apply_waivers,
+    default_file,
+    load_waivers,
+)
 from audit.trust import load_cafile
 
 NOT_FINISHED_DETAIL = "run interrupted before this host finished"
@@ -77,6 +84,10 @@ class RunSettings:
     """Continue the most recent interrupted or partial run instead of starting one."""
     shard: Shard | None = None
     """Audit only this shard of the inventory's hosts (after --limit)."""
+    waivers: Path | None = None
+    """Waivers file; None: certaudit-waivers.yml beside the inventory, when it exists."""
+    waiver_max_days: int = DEFAULT_MAX_DAYS
+    """How far ahead of today a waiver may end."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,12 @@ class RunOutcome:
     saved_host_keys: int = 0
     """New host keys recorded in known_hosts (--accept-new-host-keys)."""
     known_hosts: Path | None = None
+    waivers_file: Path | None = None
+    """The waivers file applied, if any."""
+    waivers_expired: tuple[Waiver, ...] = ()
+    """Waivers whose end date has passed: the findings they matched count again."""
+    waivers_stale: tuple[Waiver, ...] = ()
+    """Waivers in force that matched no finding."""
 
 
 def default_known_hosts() -> Path:
@@ -118,6 +135,7 @@ class _Prepared:
     positions: dict[str, int]
     """Each host's position in the whole inventory (after --limit): the order a run, or
     the merge of its shards, lists hosts in."""
+    waivers: WaiverSet | None = None
 
 
 def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
@@ -158,7 +176,25 @@ def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
         concurrency=settings.concurrency,
     )
     _writable_folder(settings.out)
-    return _Prepared(inventory, known, options, positions)
+    waivers = _waivers(settings, inventory)
+    return _Prepared(inventory, known, options, positions, waivers)
+
+
+def _waivers(settings: RunSettings, inventory: Inventory) -> WaiverSet | None:
+    """The waivers file, checked against the registry and the run's hosts."""
+    from audit.rules import BY_ID
+
+    path = settings.waivers or default_file(settings.inventory)
+    if path is None:
+        return None
+    return load_waivers(
+        path,
+        today=datetime.now(UTC).date(),
+        known_ids=BY_ID,
+        hosts=[h.name for h in inventory.hosts],
+        groups=inventory.groups,
+        max_days=settings.waiver_max_days,
+    )
 
 
 def _writable_folder(out: Path) -> None:
@@ -286,6 +322,7 @@ def run_audit(settings: RunSettings, observer: Observer | None = None) -> RunOut
             tuple(findings),
             partial=interrupted,
         )
+        result = _waive(result, prepared.waivers)
         previous_id = history.latest_run_id(before=run.run_id, complete_only=True)
         previous = history.load_run(previous_id) if previous_id else None
         try:
@@ -310,6 +347,23 @@ def run_audit(settings: RunSettings, observer: Observer | None = None) -> RunOut
         resumed_hosts=len(run.done),
         saved_host_keys=saved,
         known_hosts=prepared.known.path,
+        waivers_file=prepared.waivers.path if prepared.waivers else None,
+        waivers_expired=result.waivers_expired,
+        waivers_stale=result.waivers_stale,
+    )
+
+
+def _waive(result: AuditResult, waivers: WaiverSet | None) -> AuditResult:
+    """The result with its findings marked by the waivers in force at its end."""
+    if waivers is None:
+        return result
+    applied = apply_waivers(result.findings, result.hosts, waivers, result.finished_at.date())
+    return replace(
+        result,
+        findings=applied.findings,
+        waivers_expired=applied.expired,
+        waivers_stale=applied.stale,
+        waivers_file=str(waivers.path),
     )
 
 
