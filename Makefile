@@ -11,7 +11,7 @@ BENCH_HOSTS ?= 100 300 1000
 # Debian packages the lab and the tests need (sshd in namespaces, nginx, chromium, busybox).
 DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash tcsh procps e2fsprogs gawk
 
-.PHONY: dev sysdeps lint test demo bench docs clean
+.PHONY: dev sysdeps ansible-venv lint test demo bench docs clean
 
 $(VENV)/.stamp: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,20 @@ $(VENV)/.stamp: pyproject.toml
 	touch $@
 
 dev: $(VENV)/.stamp
+
+# ansible-core for the parity suite (tests/parity), in a virtual environment of its own;
+# certaudit never imports it. The .gitignore inside keeps it out of git.
+ANSIBLE_VENV := .venv-ansible
+ANSIBLE_CORE := ansible-core==2.19.14
+
+$(ANSIBLE_VENV)/.stamp-$(ANSIBLE_CORE):
+	$(PY) -m venv $(ANSIBLE_VENV)
+	echo '*' > $(ANSIBLE_VENV)/.gitignore
+	$(ANSIBLE_VENV)/bin/pip install -q --upgrade pip
+	$(ANSIBLE_VENV)/bin/pip install -q '$(ANSIBLE_CORE)'
+	touch '$@'
+
+ansible-venv: $(ANSIBLE_VENV)/.stamp-$(ANSIBLE_CORE)
 
 # Installs missing Debian packages when run as root; otherwise says what is missing.
 sysdeps:
@@ -37,7 +51,7 @@ lint: dev
 	$(BIN)/mypy audit
 	$(BIN)/lint-imports
 
-test: dev sysdeps
+test: dev sysdeps ansible-venv
 	$(BIN)/pytest $(if $(TESTS),-k '$(TESTS)') $(PYTEST_ARGS)
 
 demo: dev sysdeps

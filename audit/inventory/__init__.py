@@ -17,7 +17,7 @@ an inventory goes through them:
   overrides, proxy commands, vault values, templates), and how values become Host fields.
 - `precedence`: which definition of a setting wins (group depth and priority, group_vars,
   host variables, host_vars), conflict warnings, and the resulting `Host`s.
-- `limit`: Ansible `--limit` patterns (`select`).
+- `limit`: Ansible `--limit` patterns (`select`), `@file` limit files included.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from audit.inventory.files import (
     _parse_text,
 )
 from audit.inventory.limit import _LIMIT_HINT, _LimitError, _select, select
-from audit.inventory.precedence import _resolve
+from audit.inventory.precedence import Unusable, _resolve
 from audit.model import Host
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_HOSTS",
     "Inventory",
+    "Unusable",
     "load_inventory",
     "loads_inventory",
     "select",
@@ -64,26 +65,48 @@ class Inventory:
     warnings: tuple[str, ...] = ()
     """What was ignored or ambiguous; each begins with "file:line: ". No secret values."""
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
-    """Every group (including `all` and `ungrouped`) -> names of its hosts, direct or via
-    child groups, in host order. Groups without hosts are kept."""
+    """Every group (including `all` and `ungrouped`) -> names of its hosts, usable or not,
+    direct or via child groups, in Ansible's order (the group's own hosts, then its
+    children's). Groups without hosts are kept."""
+    unusable: tuple[Unusable, ...] = ()
+    """Hosts (after --limit) that cannot be contacted as written (a port that is not a
+    number, a template...), each with the reason; they are not in `hosts`, and each has
+    a warning. Ansible would fail these hosts alone."""
+    order: tuple[str, ...] = ()
+    """Every host name (after --limit), usable or not, in order of first appearance."""
 
 
 def _inventory(b: _Builder, path: str) -> Inventory:
     """Everything read into `b`, with precedence applied (before --limit)."""
-    hosts, groups = _resolve(b, path)
-    return Inventory(path, hosts, tuple(b.warnings), MappingProxyType(groups))
+    resolved = _resolve(b, path)
+    return Inventory(
+        path,
+        resolved.hosts,
+        tuple(b.warnings),
+        MappingProxyType(resolved.groups),
+        resolved.unusable,
+        resolved.order,
+    )
 
 
 def _apply_limit(inventory: Inventory, limit: str | None) -> Inventory:
     if limit is None:
         return inventory
     try:
-        chosen = _select(inventory.hosts, limit, inventory.groups)
+        chosen, notes = _select(inventory.order, limit, inventory.groups)
     except _LimitError as exc:
         raise InventoryError(inventory.path, None, f"--limit: {exc}", hint=_LIMIT_HINT) from None
-    names = {h.name for h in chosen}
+    names = set(chosen)
     groups = {g: tuple(n for n in members if n in names) for g, members in inventory.groups.items()}
-    return Inventory(inventory.path, chosen, inventory.warnings, MappingProxyType(groups))
+    warnings = inventory.warnings + tuple(f"{inventory.path}: --limit: {n}" for n in notes)
+    return Inventory(
+        inventory.path,
+        tuple(h for h in inventory.hosts if h.name in names),
+        tuple(dict.fromkeys(warnings)),
+        MappingProxyType(groups),
+        tuple(u for u in inventory.unusable if u.name in names),
+        tuple(chosen),
+    )
 
 
 def load_inventory(path: str | os.PathLike[str], limit: str | None = None) -> Inventory:
@@ -91,8 +114,10 @@ def load_inventory(path: str | os.PathLike[str], limit: str | None = None) -> In
     it) and return its hosts, restricted by an Ansible `--limit` pattern if given.
 
     Raises InventoryError, naming file and line, for a missing, unreadable, binary,
-    vault-encrypted or malformed inventory, a dynamic-inventory script (never executed),
-    invalid values, an inventory without hosts, and a limit that selects nothing.
+    vault-encrypted or malformed inventory (a file Ansible would skip as unparsable), a
+    dynamic-inventory script (never executed), an inventory without hosts, and a limit
+    that is malformed or selects nothing. A value that cannot be used makes only its host
+    unusable (`Inventory.unusable`), as in Ansible.
     """
     display = os.fspath(path)
     if not display:

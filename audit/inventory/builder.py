@@ -48,14 +48,16 @@ def _show(value: object, limit: int = 60) -> str:
 
 @dataclass(frozen=True)
 class _Setting:
-    """One accepted value for one Host field, and where it was set."""
+    """One definition of one variable, as written (not yet converted), and where."""
 
-    field: str
-    value: Any
     var: str
+    value: Any
     loc: _Loc
     scope: str
     """What set it, for messages: "[web:vars]", "host line in [db]", "group_vars"..."""
+    refused: str | None = None
+    """Why certaudit cannot use this value (a template, a vault value); a host whose
+    connection setting comes from here is not audited."""
 
     def where(self) -> str:
         return f"{self.loc} ({self.scope})"
@@ -64,12 +66,16 @@ class _Setting:
 @dataclass
 class _Group:
     name: str
-    declared: bool = False
-    vars_loc: _Loc | None = None
-    """First [name:vars] section, to report it if the group is never defined."""
+    exists: bool = False
+    """Created, as Ansible creates groups: by a section header or a YAML group. Host
+    variables written for a host named like an existing group go to the group."""
     settings: list[_Setting] = field(default_factory=list)
     file_settings: list[_Setting] = field(default_factory=list)
     priority: int = 1
+    hosts: list[str] = field(default_factory=list)
+    """Its own hosts, in the order they were added."""
+    children: list[str] = field(default_factory=list)
+    """Its child groups, in the order they were added."""
 
 
 @dataclass
@@ -89,8 +95,9 @@ class _Builder:
         self.hosts: dict[str, _HostEntry] = {}
         self.edges: dict[tuple[str, str], _Loc] = {}
         self.warnings: dict[str, None] = {}
-        for name in ("all", "ungrouped"):
-            self.group(name).declared = True
+        self.group("all").exists = self.group("ungrouped").exists = True
+        self.groups["all"].children.append("ungrouped")
+        self.edges[("all", "ungrouped")] = _Loc("(inventory)")
 
     def warn(self, loc: _Loc, message: str) -> None:
         self.warnings.setdefault(f"{loc}: {message}", None)
@@ -103,7 +110,7 @@ class _Builder:
     def declare(self, name: str, loc: _Loc) -> _Group:
         _check_group_name(name, loc)
         group = self.group(name)
-        group.declared = True
+        group.exists = True
         return group
 
     def add_child(self, parent: str, child: str, loc: _Loc) -> None:
@@ -112,18 +119,40 @@ class _Builder:
             _fail(loc, f"group 'all' cannot be a child of {parent!r}: it contains everything")
         if child == parent:
             _fail(loc, f"group {child!r} cannot be its own child")
-        self.group(child)
-        self.edges.setdefault((parent, child), loc)
+        self.group(child).exists = True
+        if (parent, child) not in self.edges:
+            self.edges[(parent, child)] = loc
+            self.group(parent).children.append(child)
 
-    def add_host(self, name: str, loc: _Loc, group: str, settings: list[_Setting]) -> None:
+    def add_host(
+        self, name: str, loc: _Loc, group: str, settings: list[_Setting], port: _Setting | None
+    ) -> None:
+        """A host definition. `port` (from `host:port`) counts only where the host is
+        first defined, as in Ansible; each variable goes to the group of the same name
+        when one exists at this point, as Ansible's set_variable does."""
         entry = self.hosts.get(name)
         if entry is None:
             if len(self.hosts) >= MAX_HOSTS:
                 _fail(loc, f"more than {MAX_HOSTS} hosts")
             entry = self.hosts[name] = _HostEntry(name, loc)
+            if port is not None:
+                entry.settings.append(port)
+        elif port is not None:
+            self.warn(
+                loc,
+                f"port {port.value} of {name}:{port.value} ignored: {name} was first "
+                f"defined at {entry.loc}, and a host keeps the port of its first definition",
+            )
         if group not in entry.groups:
             entry.groups.append(group)
-        entry.settings.extend(settings)
+        owner = self.groups[group]
+        if name not in owner.hosts:
+            owner.hosts.append(name)
+        target = self.groups.get(name)
+        if target is not None and target.exists:
+            target.settings.extend(settings)
+        else:
+            entry.settings.extend(settings)
 
 
 def _check_group_name(name: str, loc: _Loc) -> None:

@@ -6,17 +6,22 @@
   and never executed; a vault-encrypted file is refused.
 - A directory: every non-hidden file in sorted order (recursively, at most MAX_DIR_DEPTH
   deep), except backups and docs (`~`, .bak, .orig, .retry, .swp, .md, .rst, .txt,
-  .cfg...). Unlike Ansible, `.ini` files in a directory are read. Scripts and vault files
-  are skipped with a warning.
+  .cfg...), as Ansible reads it (`.ini` files included). Scripts and vault files are
+  skipped with a warning.
 - `group_vars/` and `host_vars/` beside the inventory file (or inside the inventory
   directory): `NAME`, `NAME.yml`, `NAME.yaml`, `NAME.json` (the first that exists) or a
-  `NAME/` directory of such files, for groups and hosts the inventory defines.
+  `NAME/` directory, for groups and hosts the inventory defines. In such a directory, as
+  in Ansible: files without an extension or ending exactly in .yml, .yaml or .json, and
+  subdirectories without an extension, recursively; hidden names and `~` backups skipped.
+- A byte order mark at the start of an INI file is removed, with a warning (Ansible
+  reads it as part of the first line).
 
 Files are opened without blocking, so a FIFO or a device is refused rather than waited on.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
@@ -144,7 +149,14 @@ def _load_file(path: Path, display: str, b: _Builder, in_dir: bool) -> None:
             b.warn(loc, f"skipped: {message}")
             return
         _fail(loc, message)
-    _parse_text(text, _format_of(path, text), display, b)
+    fmt = _format_of(path, text)
+    if fmt == "ini" and data.startswith(codecs.BOM_UTF8):
+        b.warn(
+            _Loc(display, 1),
+            "byte order mark removed (Ansible reads it as part of the first line, "
+            "which then names a host or breaks the first section header)",
+        )
+    _parse_text(text, fmt, display, b)
 
 
 def _ignored_name(name: str) -> bool:
@@ -200,11 +212,13 @@ def _dir_vars_files(folder: Path, depth: int) -> list[Path]:
         return []
     for name in names:
         child = folder / name
-        if name.startswith("."):
+        if name.startswith(".") or name.endswith("~"):
             continue
+        ext = os.path.splitext(name)[1]
         if child.is_dir():
-            found += _dir_vars_files(child, depth + 1)
-        elif child.is_file() and child.suffix.lower() in _VARS_FILE_EXTS:
+            if not ext:
+                found += _dir_vars_files(child, depth + 1)
+        elif child.is_file() and ext in _VARS_FILE_EXTS:
             found.append(child)
     return found
 

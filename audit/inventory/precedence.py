@@ -1,6 +1,7 @@
 """Which definition wins: the group graph, the layers of variables, conflict warnings.
 
-Precedence, lowest first; a later layer overrides an earlier one (Ansible's order):
+Each variable is resolved on its own. Precedence, lowest first; a later layer overrides
+an earlier one (Ansible's order):
 
 1. Group variables written in the inventory files, group by group, sorted by
    (depth, ansible_group_priority, name): `all` first (depth 0); a child group is deeper
@@ -9,18 +10,21 @@ Precedence, lowest first; a later layer overrides an earlier one (Ansible's orde
 2. group_vars/all.
 3. group_vars/GROUP for the host's other groups, in the same order as 1.
 4. Host variables written in the inventory files (inline on host lines, or under a host
-   in YAML); when a host is defined more than once, the later definition wins. A port
-   written as `host:port` is a host variable of that line.
+   in YAML); when a host is defined more than once, the later definition of a variable
+   wins. `host:port` sets ansible_port where the host is first defined, before its
+   variables.
 5. host_vars/HOST.
 
-So group_vars files override group variables written in the inventory file, as in
-Ansible. Legacy names (ansible_ssh_host...) are the same setting as their modern names:
-whichever is written in the higher layer (or later in the same layer) wins.
+Then each Host field takes the first of its variables that is defined (values module):
+`ansible_ssh_host` over `ansible_host` and so on, whatever layer each came from — the
+ssh connection's rule. A field whose winning value cannot be used (not convertible, a
+template, a vault value) makes the host unusable: it is listed with the reason and not
+audited, as Ansible fails that host alone.
 
 When the address, port or user of a host is set to different values by definitions that
-do not override each other on purpose (two host definitions, or two groups neither of which
-is a parent of the other), the order above still decides, and a warning names every
-location and the endpoint that will be audited.
+do not override each other on purpose (two host definitions, two groups neither of which
+is a parent of the other, or a legacy and a modern name), the rules above still decide,
+and a warning names every location and the endpoint that will be audited.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from audit.inventory.builder import _Builder, _fail, _HostEntry, _Loc, _Setting, _show
-from audit.inventory.values import _normalize_address
+from audit.inventory.values import _CONNECTION, _FIELD_VARS, _Bad, _convert, _normalize_address
 from audit.model import Host
 
 _CONNECTION_FIELDS = ("address", "port", "user")
@@ -38,11 +42,22 @@ _CONNECTION_FIELDS = ("address", "port", "user")
 
 
 @dataclass(frozen=True)
+class Unusable:
+    """A host the inventory defines that cannot be contacted as written."""
+
+    name: str
+    groups: tuple[str, ...]
+    reason: str
+    """"file:line: variable: why", naming the definition that decided it."""
+    source: str
+
+
+@dataclass(frozen=True)
 class _Graph:
     """Group relations once every file is read."""
 
     order: tuple[str, ...]
-    """Groups in first-appearance order."""
+    """Groups in creation order."""
     depth: Mapping[str, int]
     priority: Mapping[str, int]
     ancestors: Mapping[str, frozenset[str]]
@@ -51,34 +66,31 @@ class _Graph:
         return self.depth[name], self.priority[name], name
 
 
-def _check_declared(b: _Builder) -> None:
-    for (parent, child), loc in b.edges.items():
-        if not b.groups[child].declared:
-            _fail(
-                loc,
-                f"[{parent}:children] names group {child!r}, which is never defined",
-                hint=f"add a [{child}] section (it may be empty)",
-            )
-    for group in b.groups.values():
-        if group.vars_loc and not group.declared:
-            _fail(
-                group.vars_loc,
-                f"[{group.name}:vars] is for a group that is never defined",
-                hint=f"add a [{group.name}] section, or fix the name",
-            )
+def _reconcile(b: _Builder) -> None:
+    """As Ansible does once every source is read: groups without a parent go under
+    `all`; a host in no group but `all` goes to `ungrouped`; a host in another group
+    leaves `ungrouped`."""
+    parented = {child for _, child in b.edges}
+    for name in list(b.groups):
+        if name != "all" and name not in parented:
+            b.edges[("all", name)] = _Loc("(inventory)")
+            b.groups["all"].children.append(name)
+    ungrouped = b.groups["ungrouped"]
+    for entry in b.hosts.values():
+        others = [g for g in entry.groups if g not in ("all", "ungrouped")]
+        if others and "ungrouped" in entry.groups:
+            entry.groups.remove("ungrouped")
+            ungrouped.hosts.remove(entry.name)
+        elif not others and "ungrouped" not in entry.groups:
+            entry.groups.append("ungrouped")
+            ungrouped.hosts.append(entry.name)
 
 
 def _graph(b: _Builder) -> _Graph:
     """Depths and ancestors (Kahn's order from `all`); a cycle is an error."""
     parents: dict[str, list[str]] = {name: [] for name in b.groups}
-    children: dict[str, list[str]] = {name: [] for name in b.groups}
     for parent, child in b.edges:
         parents[child].append(parent)
-        children[parent].append(child)
-    for name in b.groups:
-        if name != "all" and not parents[name]:
-            parents[name].append("all")
-            children["all"].append(name)
     waiting = {name: len(parents[name]) for name in b.groups}
     depth: dict[str, int] = {}
     ancestors: dict[str, frozenset[str]] = {}
@@ -88,7 +100,7 @@ def _graph(b: _Builder) -> _Graph:
         ps = parents[name]
         depth[name] = max((depth[p] + 1 for p in ps), default=0)
         ancestors[name] = frozenset(ps).union(*(ancestors[p] for p in ps))
-        for child in children[name]:
+        for child in b.groups[name].children:
             waiting[child] -= 1
             if waiting[child] == 0:
                 ready.append(child)
@@ -118,11 +130,23 @@ def _cycle_error(
     )
 
 
+def _group_hosts(b: _Builder, name: str) -> tuple[str, ...]:
+    """Ansible's order of a group's hosts: its own, then its children's, level by level
+    (each level in the order the groups were added), each host once."""
+    seen_groups, level, out = {name}, [name], dict[str, None]()
+    while level:
+        for group in level:
+            out.update(dict.fromkeys(b.groups[group].hosts))
+        following = [c for g in level for c in b.groups[g].children if c not in seen_groups]
+        level = list(dict.fromkeys(following))
+        seen_groups.update(level)
+    return tuple(out)
+
+
 def _member_of(entry: _HostEntry, graph: _Graph) -> frozenset[str]:
     """Every group the host is in, directly or through a child group; `all` included."""
-    direct = [g for g in entry.groups if g not in ("all", "ungrouped")] or ["ungrouped"]
-    groups = set(direct) | {"all"}
-    for g in direct:
+    groups = set(entry.groups) | {"all"}
+    for g in entry.groups:
         groups |= graph.ancestors[g]
     return frozenset(groups)
 
@@ -153,10 +177,10 @@ def _endpoint(address: str, port: int | None, user: str | None) -> str:
     return f"{user + '@' if user else ''}{host}{f':{port}' if port else ''}"
 
 
-def _conflict(field_name: str, layered: list[_Layered], graph: _Graph) -> str | None:
-    """A message part when one connection field is set to different values by definitions
-    that do not deliberately override each other; None otherwise."""
-    contenders = [item for item in layered if item.setting.field == field_name]
+def _conflict(var: str, layered: list[_Layered], graph: _Graph) -> str | None:
+    """A message part when one variable is set to different values by definitions that
+    do not deliberately override each other; None otherwise."""
+    contenders = [item for item in layered if item.setting.var == var]
     if not contenders:
         return None
     winner = contenders[-1]
@@ -178,47 +202,92 @@ def _conflict(field_name: str, layered: list[_Layered], graph: _Graph) -> str | 
             "then the alphabetically later name, and group_vars files over the "
             "inventory file"
         )
-    values: dict[object, list[str]] = {}
+    values: dict[str, list[str]] = {}
     for item in rivals:
-        values.setdefault(item.setting.value, []).append(item.setting.where())
+        values.setdefault(_show(item.setting.value), []).append(item.setting.where())
     if len(values) < 2:
         return None
-    listed = "; ".join(f"{_show(value)} at {', '.join(wheres)}" for value, wheres in values.items())
-    return f"{field_name} {listed} ({reason})"
+    listed = "; ".join(f"{value} at {', '.join(wheres)}" for value, wheres in values.items())
+    return f"{var} {listed} ({reason})"
 
 
-def _effective(layered: list[_Layered]) -> dict[str, Any]:
-    """Each field's value: of its settings, the last in precedence order wins."""
-    return {item.setting.field: item.setting.value for item in layered}
+def _shadowed(field_name: str, winners: Mapping[str, _Layered]) -> str | None:
+    """A legacy name that beats a modern one set to something else."""
+    names = [v for v in _FIELD_VARS[field_name] if v in winners]
+    if len(names) < 2:
+        return None
+    win, lose = winners[names[0]].setting, winners[names[1]].setting
+    if win.value == lose.value:
+        return None
+    return (
+        f"{names[0]} {_show(win.value)} at {win.where()} beats {names[1]} "
+        f"{_show(lose.value)} at {lose.where()} (the ssh connection prefers "
+        f"{names[0]}, whatever the level)"
+    )
 
 
-def _build_host(b: _Builder, entry: _HostEntry, member: frozenset[str], graph: _Graph) -> Host:
-    layered = _layers(b, entry, member, graph)
-    value = _effective(layered)
-    address = value.get("address")
-    if address is None:
-        address = _normalize_address(entry.name)
+def _fields(name: str, winners: Mapping[str, _Layered]) -> dict[str, Any] | str:
+    """Each Host field from the winning variables, or why the host cannot be used."""
+    value: dict[str, Any] = {}
+    for field_name, names in _FIELD_VARS.items():
+        var = next((v for v in names if v in winners), None)
+        if var is None:
+            continue
+        setting = winners[var].setting
+        if setting.refused is not None:
+            if field_name in _CONNECTION:
+                return f"{setting.loc}: {var}: {setting.refused}"
+            continue
+        if setting.value is None:
+            continue
+        try:
+            value[field_name] = _convert(field_name, setting.value)
+        except _Bad as exc:
+            return f"{setting.loc}: {var}: {exc}"
+    if "address" not in value:
+        address = _normalize_address(name)
         if address is None:
-            _fail(
-                entry.loc,
-                f"host name {_show(entry.name)} is not a host name or IP "
-                "address, and no ansible_host is set",
+            return (
+                f"host name {_show(name)} is not a host name or IP address, and no "
+                "ansible_host is set"
             )
+        value["address"] = address
+    return value
+
+
+def _build_host(
+    b: _Builder, entry: _HostEntry, member: frozenset[str], graph: _Graph
+) -> Host | Unusable:
+    layered = _layers(b, entry, member, graph)
+    winners = {item.setting.var: item for item in layered}
+    groups = tuple(g for g in graph.order if g in member and g != "all")
+    value = _fields(entry.name, winners)
+    if isinstance(value, str):
+        b.warn(entry.loc, f"host {entry.name} is not audited: {value}")
+        return Unusable(entry.name, groups, value, str(entry.loc))
     host = Host(
         name=entry.name,
-        address=address,
+        address=value["address"],
         port=value.get("port"),
         user=value.get("user"),
         key_file=value.get("key_file"),
         become=bool(value.get("become", False)),
-        groups=tuple(g for g in graph.order if g in member and g != "all"),
+        groups=groups,
         cert_paths=value.get("cert_paths", ()),
         tls_names=value.get("tls_names", ()),
         tls_ports=value.get("tls_ports", ()),
         probe_direct=bool(value.get("probe_direct", False)),
         source=str(entry.loc),
     )
-    conflicts = [c for f in _CONNECTION_FIELDS if (c := _conflict(f, layered, graph))]
+    conflicts = [
+        c
+        for f in _CONNECTION_FIELDS
+        for c in (
+            _shadowed(f, winners),
+            _conflict(next((v for v in _FIELD_VARS[f] if v in winners), ""), layered, graph),
+        )
+        if c
+    ]
     if conflicts:
         b.warn(
             entry.loc,
@@ -228,28 +297,41 @@ def _build_host(b: _Builder, entry: _HostEntry, member: frozenset[str], graph: _
     return host
 
 
-def _resolve(b: _Builder, path: str) -> tuple[tuple[Host, ...], dict[str, tuple[str, ...]]]:
+@dataclass(frozen=True)
+class _Resolved:
+    hosts: tuple[Host, ...]
+    unusable: tuple[Unusable, ...]
+    order: tuple[str, ...]
+    """Every host name, usable or not, in order of first appearance."""
+    groups: dict[str, tuple[str, ...]]
+    """Every group -> its hosts (usable or not), in Ansible's order (_group_hosts)."""
+
+
+def _resolve(b: _Builder, path: str) -> _Resolved:
     """Every host with its settings applied, in order of first appearance, and every
     group -> the names of its hosts. An inventory without hosts is an error."""
-    _check_declared(b)
+    _reconcile(b)
     graph = _graph(b)
     hosts: list[Host] = []
-    members: dict[str, list[str]] = {name: [] for name in graph.order}
+    unusable: list[Unusable] = []
     for entry in b.hosts.values():
-        if entry.name in b.groups and b.groups[entry.name].declared:
+        if entry.name in b.groups and b.groups[entry.name].exists:
             b.warn(
                 entry.loc,
-                f"{entry.name!r} is both a host and a group; in --limit it means the host",
+                f"{entry.name!r} is both a host and a group: its variables on host lines "
+                "written after the group was defined are group variables (as in Ansible); "
+                "in --limit the plain name means the host, !name and &name the group",
             )
-        member = _member_of(entry, graph)
-        hosts.append(_build_host(b, entry, member, graph))
-        for g in member:
-            members[g].append(entry.name)
-    if not hosts:
+        built = _build_host(b, entry, _member_of(entry, graph), graph)
+        if isinstance(built, Host):
+            hosts.append(built)
+        else:
+            unusable.append(built)
+    if not b.hosts:
         _fail(
             _Loc(path),
             "the inventory defines no hosts",
             hint="an empty inventory would audit nothing; check the path and the file",
         )
-    groups = {name: tuple(names) for name, names in members.items()}
-    return tuple(hosts), groups
+    groups = {name: _group_hosts(b, name) for name in graph.order}
+    return _Resolved(tuple(hosts), tuple(unusable), tuple(b.hosts), groups)

@@ -1,22 +1,27 @@
 """Inventory variables -> typed Host fields, and which variables are refused.
 
 Variables used: ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file,
-ansible_become, their legacy forms ansible_ssh_host, ansible_ssh_port, ansible_ssh_user,
+ansible_become, their other forms ansible_ssh_host, ansible_ssh_port, ansible_ssh_user,
 ansible_private_key_file, and the audit's own certaudit_cert_paths, certaudit_tls_names,
 certaudit_tls_ports, certaudit_probe_direct. Other variables are ignored silently, except
 those below, which are ignored with a warning naming file:line (never their value):
-passwords and other secrets, ssh argument and executable overrides, values mentioning
-ProxyCommand/ProxyJump, vault-encrypted values, Jinja2 templates, unsupported
-ansible_connection types and unknown certaudit_ variables.
+passwords and other secrets, ssh argument and executable overrides, unsupported
+ansible_connection types and unknown certaudit_ variables. Values certaudit cannot use —
+vault-encrypted, Jinja2 templates, text mentioning ProxyCommand/ProxyJump — are kept as
+refused, with a warning: a host that takes a connection setting from one is not audited.
 
-A legacy name and its modern name map to the same field (`_FIELDS`); which definition
-wins is decided by the precedence module, not here. A value that is used but cannot be
-converted is an error naming file:line.
+Each variable is resolved on its own (precedence module); a field then takes the first of
+its variables that is defined, in `_FIELD_VARS` order. That is the ssh connection's rule:
+`ansible_ssh_host` beats `ansible_host`, `ansible_ssh_port` beats `ansible_port`,
+`ansible_ssh_user` beats `ansible_user` and `ansible_ssh_private_key_file` beats
+`ansible_private_key_file`, whatever level each is set at. A value that cannot be
+converted makes that host unusable (`_Bad`), as Ansible fails only that host.
 """
 
 from __future__ import annotations
 
 import ast
+import decimal
 import difflib
 import ipaddress
 import os
@@ -26,21 +31,20 @@ from typing import Any
 
 from audit.inventory.builder import _Builder, _fail, _Loc, _Setting, _show
 
-_FIELDS = {
-    "ansible_host": "address",
-    "ansible_ssh_host": "address",
-    "ansible_port": "port",
-    "ansible_ssh_port": "port",
-    "ansible_user": "user",
-    "ansible_ssh_user": "user",
-    "ansible_ssh_private_key_file": "key_file",
-    "ansible_private_key_file": "key_file",
-    "ansible_become": "become",
-    "certaudit_cert_paths": "cert_paths",
-    "certaudit_tls_names": "tls_names",
-    "certaudit_tls_ports": "tls_ports",
-    "certaudit_probe_direct": "probe_direct",
+_FIELD_VARS: dict[str, tuple[str, ...]] = {
+    "address": ("ansible_ssh_host", "ansible_host"),
+    "port": ("ansible_ssh_port", "ansible_port"),
+    "user": ("ansible_ssh_user", "ansible_user"),
+    "key_file": ("ansible_ssh_private_key_file", "ansible_private_key_file"),
+    "become": ("ansible_become",),
+    "cert_paths": ("certaudit_cert_paths",),
+    "tls_names": ("certaudit_tls_names",),
+    "tls_ports": ("certaudit_tls_ports",),
+    "probe_direct": ("certaudit_probe_direct",),
 }
+"""Host field -> the variables that set it, the one that wins first."""
+_FIELDS = {var: name for name, names in _FIELD_VARS.items() for var in names}
+_CONNECTION = frozenset({"address", "port", "user", "key_file", "become"})
 _CERTAUDIT_VARS = sorted(k for k in _FIELDS if k.startswith("certaudit_"))
 _EXEC_VARS = frozenset(
     {
@@ -68,6 +72,7 @@ _TRUE = frozenset({"true", "yes", "y", "on", "1", "t"})
 _FALSE = frozenset({"false", "no", "n", "off", "0", "f"})
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?")
 _HOSTNAME = re.compile(r"\w[\w.-]*")
 _USER = re.compile(r"\w[\w.@$\\-]*")
 
@@ -120,21 +125,27 @@ def _text(value: object) -> str:
 
 
 def _conv_port(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        number = int(value.strip())
-    else:
+    """A whole number, also written as text or as 2222.0 (as Ansible's int options take
+    it), that is a TCP port."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise _Bad(f"{_show(value)} is not a port number (1-65535)")
-    if not 1 <= number <= 65535:
-        raise _Bad(f"{number} is not a port number (1-65535)")
-    return number
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and (len(text) > 32 or not _NUMBER.fullmatch(text)):
+        raise _Bad(f"{_show(value)} is not a port number (1-65535)")
+    try:
+        number = decimal.Decimal(text)
+        whole = int(number)
+    except (decimal.DecimalException, ValueError, OverflowError):
+        raise _Bad(f"{_show(value)} is not a port number (1-65535)") from None
+    if number != whole or not 1 <= whole <= 65535:
+        raise _Bad(f"{_show(value)} is not a port number (1-65535)")
+    return whole
 
 
 def _conv_bool(value: object) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and value in (0, 1):
+    if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):
         word = value.strip().lower()
@@ -253,8 +264,21 @@ _CONVERTERS: dict[str, Any] = {
 }
 
 
+def _refusal(key: str, value: object) -> str | None:
+    """Why a value of one of our variables cannot be used as written, or None."""
+    leaves = list(_walk(value))
+    if _is_vaulted(value):
+        return "it is vault-encrypted, and certaudit does not decrypt vault values"
+    if any(isinstance(leaf, str) and _PROXY_WORD.search(leaf) for leaf in leaves):
+        return "it mentions ProxyCommand/ProxyJump, and certaudit never runs proxy commands"
+    if any(isinstance(leaf, str) and ("{{" in leaf or "{%" in leaf) for leaf in leaves):
+        return "it is a Jinja2 template, and certaudit does not render templates"
+    return None
+
+
 def _accept_var(b: _Builder, key: str, value: object, loc: _Loc, scope: str) -> _Setting | None:
-    """One variable definition -> a Setting, or None (ignored, with a warning if it matters).
+    """One variable definition -> a Setting (value as written), or None (ignored, with a
+    warning if it matters).
 
     Secret values never reach a message: only the variable's name is ever mentioned.
     """
@@ -273,29 +297,19 @@ def _accept_var(b: _Builder, key: str, value: object, loc: _Loc, scope: str) -> 
             "shell (it could run commands on this machine)",
         )
         return None
-    if _is_vaulted(value):
-        b.warn(
-            loc, f"{key} is vault-encrypted and ignored: certaudit does not decrypt vault values"
-        )
-        return None
-    if not ours:
-        return None
-    if any(isinstance(leaf, str) and _PROXY_WORD.search(leaf) for leaf in _walk(value)):
-        b.warn(
-            loc,
-            f"{key} ignored: it mentions ProxyCommand/ProxyJump, and certaudit never "
-            "runs proxy commands from the inventory",
-        )
-        return None
     if key == "ansible_connection":
-        if not (isinstance(value, str) and value.strip().lower() in _SSH_CONNECTIONS):
+        if _is_vaulted(value) or not (
+            isinstance(value, str) and value.strip().lower() in _SSH_CONNECTIONS
+        ):
             b.warn(
                 loc, f"ansible_connection={_show(value)} ignored: certaudit connects over SSH only"
             )
         return None
     name = _FIELDS.get(key)
     if name is None:
-        if key.startswith("certaudit_"):
+        if _is_vaulted(value):
+            b.warn(loc, f"{key} is vault-encrypted and ignored: certaudit does not decrypt it")
+        elif key.startswith("certaudit_"):
             close = difflib.get_close_matches(key, _CERTAUDIT_VARS, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             b.warn(loc, f"unknown variable {key} ignored{hint}")
@@ -306,17 +320,18 @@ def _accept_var(b: _Builder, key: str, value: object, loc: _Loc, scope: str) -> 
                 "variables written in the inventory file",
             )
         return None
-    if any(isinstance(leaf, str) and ("{{" in leaf or "{%" in leaf) for leaf in _walk(value)):
-        b.warn(
-            loc,
-            f"{key} ignored: it is a Jinja2 template, and certaudit does not evaluate templates",
-        )
-        return None
-    try:
-        typed = _CONVERTERS[name](value)
-    except _Bad as exc:
-        _fail(loc, f"{key}: {exc}")
-    return _Setting(name, typed, key, loc, scope)
+    refused = _refusal(key, value)
+    if refused is not None:
+        if name in _CONNECTION:
+            b.warn(loc, f"{key}: {refused}; a host that takes its {key} from here is not audited")
+        else:
+            b.warn(loc, f"{key} ignored: {refused}")
+    return _Setting(key, value, loc, scope, refused)
+
+
+def _convert(field_name: str, value: object) -> Any:
+    """A variable's value as the Host field `field_name`; _Bad if it cannot be one."""
+    return _CONVERTERS[field_name](value)
 
 
 def _group_var(b: _Builder, group: str, key: str, value: object, loc: _Loc, scope: str) -> None:

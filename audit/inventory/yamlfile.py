@@ -136,55 +136,63 @@ class _YamlReader:
             self.group(name, node, loc, parent=None)
 
     def group(self, name: str, node: Node, loc: _Loc, parent: str | None) -> None:
+        if not (isinstance(node, MappingNode) or self.is_null(node)):
+            if parent is None:
+                self.b.warn(loc, f"{name!r} skipped: a group must be a mapping (or empty)")
+                return
+            _fail(loc, f"group {name!r} must be a mapping of hosts, vars and children (or empty)")
         self.b.declare(name, loc)
+        if (name, id(node)) not in self.done and isinstance(node, MappingNode):
+            self.done.add((name, id(node)))
+            for key, value, key_loc in self.pairs(node):
+                self.section(name, key, value, key_loc)
         if parent is not None:
             self.b.add_child(parent, name, loc)
-        if (name, id(node)) in self.done or self.is_null(node):
-            return
-        self.done.add((name, id(node)))
-        if not isinstance(node, MappingNode):
-            _fail(loc, f"group {name!r} must be a mapping of hosts, vars and children (or empty)")
-        for key, value, key_loc in self.pairs(node):
-            if key == "hosts":
-                self.hosts(name, value, key_loc)
-            elif key == "vars":
-                for var, raw, var_loc in self.vars(value, key_loc, f"vars of group {name!r}"):
-                    _group_var(self.b, name, var, raw, var_loc, f"vars of group {name}")
-            elif key == "children":
-                if self.is_null(value):
-                    continue
-                if not isinstance(value, MappingNode):
-                    _fail(key_loc, f"children of group {name!r} must be a mapping of group names")
-                for child, child_node, child_loc in self.pairs(value):
-                    self.group(child, child_node, child_loc, parent=name)
-            else:
-                self.b.warn(
-                    key_loc,
-                    f"unexpected key {_show(key)} in group {name!r} "
-                    "ignored: only hosts, vars and children are read",
-                )
 
-    def hosts(self, group: str, node: Node, loc: _Loc) -> None:
-        if self.is_null(node):
+    def section(self, name: str, key: str, value: Node, key_loc: _Loc) -> None:
+        """One key of a group: hosts, vars or children (a plain name means {name: null},
+        as in Ansible); anything else is skipped with a warning."""
+        if key not in ("hosts", "vars", "children"):
+            self.b.warn(
+                key_loc,
+                f"unexpected key {_show(key)} in group {name!r} "
+                "ignored: only hosts, vars and children are read",
+            )
             return
-        if not isinstance(node, MappingNode):
-            _fail(
-                loc,
-                f"hosts of group {group!r} must be a mapping of host names",
-                hint="write `hosts:` then one `name:` per line (with its variables, or empty)",
+        if self.is_null(value):
+            return
+        if isinstance(value, ScalarNode):
+            value = MappingNode(
+                "tag:yaml.org,2002:map",
+                [(value, ScalarNode("tag:yaml.org,2002:null", "", value.start_mark))],
+                value.start_mark,
+                value.end_mark,
             )
+        if not isinstance(value, MappingNode):
+            _fail(key_loc, f"{key} of group {name!r} must be a mapping of names (or one name)")
+        if key == "hosts":
+            self.hosts(name, value)
+        elif key == "vars":
+            for var, raw, var_loc in self.vars(value, key_loc, f"vars of group {name!r}"):
+                _group_var(self.b, name, var, raw, var_loc, f"vars of group {name}")
+        else:
+            for child, child_node, child_loc in self.pairs(value):
+                self.group(child, child_node, child_loc, parent=name)
+
+    def hosts(self, group: str, node: MappingNode) -> None:
         for pattern, host_node, host_loc in self.pairs(node):
-            names, port = _split_hostpattern(pattern, host_loc)
+            names, port = _split_hostpattern(pattern, host_loc, self.b)
             scope = f"host in group {group}"
-            settings = (
-                [] if port is None else [_Setting("port", port, "host:port", host_loc, scope)]
+            port_setting = (
+                None if port is None else _Setting("ansible_port", port, host_loc, "host:port")
             )
+            settings = []
             for var, raw, var_loc in self.vars(host_node, host_loc, f"host {pattern!r}"):
                 setting = _accept_var(self.b, var, raw, var_loc, scope)
                 if setting is not None:
                     settings.append(setting)
             for name in names:
-                self.b.add_host(name, host_loc, group, settings)
+                self.b.add_host(name, host_loc, group, settings, port_setting)
 
     def vars(self, node: Node, loc: _Loc, what: str) -> list[tuple[str, object, _Loc]]:
         if self.is_null(node):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from audit.errors import InventoryError
 from audit.inventory import Inventory, load_inventory
 from audit.model import Host
-from tests.inventory.helpers import by_name, ini, names
+from tests.inventory.helpers import by_name, ini, names, warned
 
 
 def test_ini_groups_children_vars_and_order() -> None:
@@ -93,9 +93,9 @@ def test_ini_inline_values(line: str, field: str, expected: object) -> None:
     ("value", "expected"),
     [
         ("/k/id", "/k/id"),
-        ("/k/id   # trailing comment", "/k/id"),
+        ("/k/id   # not a comment", "/k/id   # not a comment"),
         ('"/k/my id"', "/k/my id"),
-        ("'/k/id' ; comment", "/k/id"),
+        ("'/k/id' ; not a comment", "'/k/id' ; not a comment"),
         ("'/k/#1'", "/k/#1"),
         ("  /k/id  ", "/k/id"),
     ],
@@ -132,30 +132,18 @@ def test_crlf_file_on_disk(tmp_path: Path) -> None:
         ("[web\nh\n", 1, "unbalanced brackets"),
         ("[web]\nh\n[web:stuff]\n", 3, "unknown type"),
         ("[we b]\n", 1, "invalid section header"),
-        ("[web]\nh ansible_port=abc\n", 2, "ansible_port: 'abc' is not a port number"),
-        ("[web]\nh ansible_port=0\n", 2, "0 is not a port number"),
-        ("[web]\nh ansible_port=65536\n", 2, "65536 is not a port number"),
-        ("[web]\nh\n[web:vars]\nansible_port=-1\n", 4, "is not a port number"),
-        ("[web]\nh ansible_become=maybe\n", 2, "not a boolean"),
         ("[web]\nh stray\n", 2, "expected key=value"),
         ("[web]\nh =value\n", 2, "expected key=value"),
         ("[web]\nh ansible_user='unterminated\n", 2, "cannot read host line"),
         ("[web]\nh\n[web:vars]\njust words\n", 4, "expected key=value"),
-        ("[web]\nh\n[web:vars]\nk = 'open\n", 4, "missing closing quote"),
-        ("[web]\nh\n[web:vars]\nk = 'a' b\n", 4, "after the closing quote"),
         ("[web]\nh\n[web:children]\nbad child\n", 4, "expected a group name"),
-        ("[web]\nh\n[web:children]\nghost\n", 4, "never defined"),
-        ("[web]\nh\n[db:vars]\nx=1\n", 3, "never defined"),
+        ("[web]\nh\n[web:children]\nghost\n", 4, "which is not defined"),
+        ("[web]\nh\n[db:vars]\nx=1\n", 3, "group that is not defined"),
+        ("[web] ; comment\nh\n", 1, "neither a section header nor a host"),
+        ("[2001:db8::1]\n", 1, "invalid section header"),
         ("[a]\nh\n[a:children]\nb\n[b:children]\na\n", 6, "contain each other"),
         ("[a]\nh\n[a:children]\na\n", 4, "its own child"),
         ("[a]\nh\n[a:children]\nall\n", 4, "cannot be a child"),
-        ("[web]\nh ansible_host=bad/host\n", 2, "not a host name or IP address"),
-        ("[web]\nh ansible_host=-oProxy\n", 2, "not a host name or IP address"),
-        ("[web]\nh ansible_user=-l\n", 2, "not a user name"),
-        ("[web]\nh certaudit_cert_paths=relative/a.pem\n", 2, "not an absolute path"),
-        ("[web]\nh certaudit_tls_ports=443,https\n", 2, "not a port number"),
-        ("[web]\nh certaudit_tls_ports=[443\n", 2, "not a port number"),
-        ("[web]\nh certaudit_tls_names='a b'\n", 2, "not a host name to send as SNI"),
         ("[web]\nh\n[web:vars]\nansible_group_priority=high\n", 4, "not a whole number"),
         ("[web]\nh\x00\n", 2, "NUL"),
     ],
@@ -168,10 +156,64 @@ def test_ini_errors_name_file_and_line(text: str, line: int, message: str) -> No
     assert message in str(err.value)
 
 
-def test_host_name_that_is_not_an_address_needs_ansible_host() -> None:
-    with pytest.raises(InventoryError, match=r"inv.ini:2: .*no ansible_host"):
-        ini("[g]\nweb_01!\n")
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[web]\nh ansible_port=abc\n", "inv.ini:2: ansible_port: 'abc' is not a port number"),
+        ("[web]\nh ansible_port=ssh\n", "inv.ini:2: ansible_port: 'ssh' is not a port number"),
+        ("[web]\nh ansible_port=0\n", "0 is not a port number"),
+        ("[web]\nh ansible_port=65536\n", "65536 is not a port number"),
+        ("[web]\nh:99999\n", "inv.ini:2: ansible_port: 99999 is not a port number"),
+        ("[web]\nh\n[web:vars]\nansible_port=-1\n", "inv.ini:4: ansible_port: -1 is not a"),
+        ("[web]\nh ansible_become=maybe\n", "not a boolean"),
+        ("[web]\nh\n[web:vars]\nansible_become = false  # no sudo\n", "not a boolean"),
+        ("[web]\nh\n[web:vars]\nansible_user = deploy  # the account\n", "not a user name"),
+        ("[web]\nh\n[web:vars]\nansible_user = 'a' b\n", "not a user name"),
+        ("[web]\nh ansible_host=bad/host\n", "not a host name or IP address"),
+        ("[web]\nh ansible_host=-oProxy\n", "not a host name or IP address"),
+        ("[web]\nh ansible_user=-l\n", "not a user name"),
+        ("[web]\nh certaudit_cert_paths=relative/a.pem\n", "not an absolute path"),
+        ("[web]\nh certaudit_tls_ports=443,https\n", "not a port number"),
+        ("[web]\nh certaudit_tls_ports=[443\n", "not a port number"),
+        ("[web]\nh certaudit_tls_names='a b'\n", "not a host name to send as SNI"),
+        ("[g]\nweb_01!\n", "no ansible_host is set"),
+    ],
+)
+def test_a_value_that_cannot_be_used_fails_that_host_only(text: str, reason: str) -> None:
+    inv = ini(text + "[other]\nok1\n")
+    assert names(inv) == ["ok1"]
+    (bad,) = inv.unusable
+    assert bad.name in ("h", "web_01!") and reason in bad.reason
+    assert warned(inv, f"host {bad.name} is not audited", reason)
+
+
+def test_an_overridden_bad_value_does_not_matter() -> None:
+    inv = ini("[web]\nh ansible_port=2222\n[web:vars]\nansible_port=ssh\n")
+    assert inv.hosts[0].port == 2222 and inv.unusable == ()
     assert ini("[g]\nweb_01! ansible_host=10.0.0.1\n").hosts[0].address == "10.0.0.1"
+
+
+def test_ini_values_are_python_literals_as_in_ansible() -> None:
+    hosts = by_name(
+        ini(
+            "[g]\na ansible_port=2222.0 ansible_become=1.0\nb ansible_port=None\n"
+            "c ansible_user=1234\n"
+        )
+    )
+    assert (hosts["a"].port, hosts["a"].become) == (2222, True)
+    assert hosts["b"].port is None and hosts["c"].user == "1234"
+
+
+def test_pending_children_must_be_defined_in_the_same_file(tmp_path: Path) -> None:
+    (tmp_path / "inv").mkdir()
+    (tmp_path / "inv" / "10-prod").write_text("[db]\ndb1\n[prod:children]\nweb\n")
+    (tmp_path / "inv" / "20-web").write_text("[web]\nweb1\n")
+    with pytest.raises(InventoryError) as err:
+        load_inventory(tmp_path / "inv")
+    assert (err.value.path, err.value.line) == (str(tmp_path / "inv" / "10-prod"), 4)
+    assert "Ansible skips this whole file" in str(err.value)
+    (tmp_path / "inv" / "05-web").write_text("[web]\n")
+    assert by_name(load_inventory(tmp_path / "inv"))["web1"].groups == ("web", "prod")
 
 
 def test_pending_children_defined_later_is_fine() -> None:
@@ -191,4 +233,4 @@ def test_fuzz_ini_only_raises_inventory_error(text: str) -> None:
         inv = ini(text)
     except InventoryError:
         return
-    assert isinstance(inv, Inventory) and inv.hosts
+    assert isinstance(inv, Inventory) and (inv.hosts or inv.unusable)

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from audit.errors import InventoryError
 from audit.inventory import load_inventory, select
-from audit.model import Host
 from tests.inventory.helpers import ini, names, warned, write
 
 LIMIT_INV = """\
@@ -59,6 +58,13 @@ web1
         ("web[1:2]", ["web2", "web3"]),
         ("prod[3:]", ["db1", "db2"]),
         ("web, db2 ", ["web1", "web2", "web3", "db2"]),
+        ("web:dbb", ["web1", "web2", "web3"]),
+        ("~[unclosed", ["web1", "web2", "web3", "db1", "db2"]),
+        ("ungrouped:web1", ["web1"]),
+        ("~web[12]:!web2", ["web1"]),
+        ("prod[2:]", ["web3", "db1", "db2"]),
+        ("dc1[0]:staging[1]", ["web1", "db2"]),
+        ("!web1,web2", ["web2"]),
     ],
 )
 def test_limit_patterns(pattern: str, expected: list[str]) -> None:
@@ -73,17 +79,16 @@ def test_limit_keeps_groups_consistent() -> None:
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        ("nosuch", "'nosuch' matches no host or group"),
-        ("web:dbb", "'dbb' matches no host"),
-        ("web:&nosuch", "'&nosuch' matches no host"),
+        ("nosuch", "'nosuch' leaves no host"),
+        ("web:&nosuch", "leaves no host"),
         ("web:!web", "leaves no host"),
         ("", "empty"),
         (" , ", "empty"),
-        ("~[unclosed", "not a valid regular expression"),
-        ("web[7]", "matches no host"),
-        ("ungrouped:web1", "'ungrouped' matches no host"),
-        ("web:!web1,", "'web:!web1' matches no host"),  # with a comma, only commas split
+        ("~web(", "not a valid pattern"),
+        ("web[7]", "no host at index 7"),
+        ("web:!web1,", "leaves no host"),  # with a comma, only commas split
         ("!", "names nothing"),
+        ("@/nonexistent/limit", "limit file '/nonexistent/limit' not found"),
     ],
 )
 def test_limit_errors(pattern: str, message: str) -> None:
@@ -95,13 +100,33 @@ def test_limit_errors(pattern: str, message: str) -> None:
 
 
 def test_select_is_pure_and_host_name_beats_group_name() -> None:
-    hosts = (Host("web", "web"), Host("w1", "w1", groups=("web",)))
+    names_ = ["web", "w1"]
     groups = {"all": ("web", "w1"), "web": ("w1",)}
-    assert select(hosts, "web", groups) == (hosts[0],)
-    assert select(hosts, "w*", groups) == hosts
+    assert select(names_, "web", groups) == ["web"]
+    assert select(names_, "all:!web", groups) == ["web"]  # !web means the group
+    assert select(names_, "w*", groups) == names_
     with pytest.raises(InventoryError) as err:
-        select(hosts, "nope", groups)
+        select(names_, "nope", groups)
     assert err.value.path == "--limit"
+
+
+def test_unmatched_terms_warn_and_are_ignored() -> None:
+    inv = ini(LIMIT_INV, limit="web,nosuch")
+    assert names(inv) == ["web1", "web2", "web3"]
+    assert warned(inv, "inv.ini: --limit: 'nosuch' matches no host or group; ignored")
+
+
+def test_limit_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "limit.txt", "web\n!web2\n\ndb1\n")
+    assert names(ini(LIMIT_INV, limit=f"@{path}")) == ["web1", "web3", "db1"]
+    assert names(ini(LIMIT_INV, limit=f"@{path},db2")) == ["web1", "web3", "db1", "db2"]
+
+
+def test_subscripts_take_own_hosts_first_then_children() -> None:
+    text = "[dc:children]\nweb\n[dc]\nown\n[web]\nw1\nw2\n"
+    assert names(ini(text, limit="dc[0]")) == ["own"]
+    assert names(ini(text, limit="dc[1:2]")) == ["w1", "w2"]
+    assert names(ini(text, limit="all[-1]")) == ["w2"]
 
 
 def test_limit_ipv6_host() -> None:
@@ -118,7 +143,7 @@ def test_host_and_group_with_the_same_name_warns() -> None:
 def test_load_inventory_with_limit(tmp_path: Path) -> None:
     path = write(tmp_path, "hosts.ini", LIMIT_INV)
     assert names(load_inventory(path, limit="staging")) == ["web3", "db2"]
-    with pytest.raises(InventoryError, match=r"hosts\.ini: --limit: 'x' matches no host"):
+    with pytest.raises(InventoryError, match=r"hosts\.ini: --limit: 'x' leaves no host"):
         load_inventory(path, limit="x")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from audit.errors import InventoryError
-from tests.inventory.helpers import ini, names, yml
+from tests.inventory.helpers import by_name, ini, names, warned, yml
 
 
 def test_range_zero_padded_fifty() -> None:
@@ -43,7 +43,6 @@ def test_ranges(pattern: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        ("web[5:1]", "start comes after the end"),
         ("web[c:a]", "start comes after the end"),
         ("web[01:100]", "same width"),
         ("web[a:5]", "both numbers or both single letters"),
@@ -57,7 +56,6 @@ def test_ranges(pattern: str, expected: list[str]) -> None:
         ("web[0:99999999]", "more than"),
         ("w[0:999]x[0:999]", "more than"),
         ("web1:", "ends in ':'"),
-        ("web1:99999", "not a port number"),
         ("web1:abc", "not a valid host name"),
         ("---", "YAML"),
     ],
@@ -75,7 +73,6 @@ def test_bad_host_patterns_name_file_and_line(pattern: str, message: str) -> Non
     [
         ("2001:db8::1", "2001:db8::1", "2001:db8::1", None),
         ("[2001:db8::1]:2222", "2001:db8::1", "2001:db8::1", 2222),
-        ("[2001:db8::1]", "2001:db8::1", "2001:db8::1", None),
         ("::1", "::1", "::1", None),
         ("fe80::1%eth0", "fe80::1%eth0", "fe80::1%eth0", None),
         ("v6 ansible_host=2001:DB8:0::10", "v6", "2001:db8::10", None),
@@ -97,3 +94,16 @@ def test_ipv6_in_yaml() -> None:
         ("2001:db8::1", "2001:db8::1", 2222),
         ("v6", "2001:db8::2", None),
     ]
+
+
+def test_a_range_that_runs_backwards_defines_no_host() -> None:
+    inv = ini("[g]\nok\nweb[3:1]\n")
+    assert names(inv) == ["ok"]
+    assert warned(inv, "inv.ini:3:", "runs backwards")
+
+
+def test_a_later_host_port_is_ignored_as_in_ansible() -> None:
+    inv = ini("[a]\nh1:2201\nh2\n[b]\nh1:2202\nh2:2302\n")
+    hosts = by_name(inv)
+    assert (hosts["h1"].port, hosts["h2"].port) == (2201, None)
+    assert warned(inv, "inv.ini:5:", "port 2202 of h1:2202 ignored", "inv.ini:2")

@@ -69,14 +69,12 @@ def test_yaml_top_level_groups_other_than_all() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("all:\n  hosts:\n    - a\n    - b\n", 2, "must be a mapping of host names"),
+        ("all:\n  hosts:\n    - a\n    - b\n", 2, "must be a mapping of names"),
         ("all:\n  hosts:\n    a: 5\n", 3, "must be a mapping"),
         ("all:\n  vars: [1]\n  hosts:\n    a:\n", 2, "must be a mapping"),
-        ("all:\n  children: [web]\n", 2, "mapping of group names"),
-        ("all: [a, b]\n", 1, "must be a mapping of hosts, vars and children"),
+        ("all:\n  children: [web]\n", 2, "must be a mapping of names"),
+        ("all:\n  children:\n    web: [a]\n", 3, "must be a mapping of hosts, vars"),
         ("- a\n", 1, "top level must be a mapping"),
-        ("all:\n  hosts:\n    a:\n      ansible_port: [22]\n", 4, "not a port number"),
-        ("all:\n  hosts:\n    a:\n      ansible_port: true\n", 4, "not a port number"),
         ("all:\n  hosts:\n    a:\n      x: !custom 1\n", 4, "constructor for the tag"),
         ("all:\n  hosts:\n    a:\n      x: 2020-13-45\n", 4, "cannot be read"),
         ("all:\n  hosts:\n    a:\n   b:\n", 4, "YAML"),
@@ -116,9 +114,13 @@ def test_yaml_vault_and_unsafe_tags() -> None:
         "  hosts:\n"
         "    h:\n"
     )
-    host = inv.hosts[0]
-    assert host.user is None and host.tls_names == ("www.example.com",)
+    assert inv.hosts == ()
+    assert inv.unusable[0].reason.startswith("inv.yml:6: ansible_user: it is vault-encrypted")
     assert warned(inv, "inv.yml:3:", "db_secret", "vault-encrypted")
+    unsafe = yml(
+        "all:\n  vars:\n    certaudit_tls_names: !unsafe 'www.example.com'\n  hosts:\n    h:\n"
+    )
+    assert unsafe.hosts[0].tls_names == ("www.example.com",)
     assert warned(inv, "inv.yml:6:", "ansible_user", "vault-encrypted")
     assert not any("AES256" in w or "6231" in w for w in inv.warnings)
 
@@ -175,8 +177,8 @@ def laughs(last: str) -> str:
 def test_yaml_billion_laughs_is_bounded() -> None:
     assert names(yml(laughs("unused_var"))) == ["h"]
     assert warned(yml(laughs("ansible_ssh_extra_args")), "ansible_ssh_extra_args")
-    with pytest.raises(InventoryError, match="inv.yml:12: certaudit_cert_paths"):
-        yml(laughs("certaudit_cert_paths"))
+    (bad,) = yml(laughs("certaudit_cert_paths")).unusable
+    assert bad.reason.startswith("inv.yml:12: certaudit_cert_paths")
 
 
 YAML_ALPHABET = st.sampled_from(
@@ -191,3 +193,25 @@ def test_fuzz_yaml_only_raises_inventory_error(text: str) -> None:
         yml(text)
     except InventoryError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("[22]", "not a port number"), ("true", "not a port number"), ('"ssh"', "not a port")],
+)
+def test_yaml_bad_value_fails_that_host(value: str, reason: str) -> None:
+    inv = yml(f"all:\n  hosts:\n    a:\n      ansible_port: {value}\n    b:\n")
+    assert names(inv) == ["b"]
+    assert inv.unusable[0].reason.startswith("inv.yml:4: ansible_port: ")
+    assert reason in inv.unusable[0].reason
+
+
+def test_yaml_plain_names_for_hosts_and_children() -> None:
+    inv = yml("all:\n  children:\n    web:\n      hosts: web1\n    prod:\n      children: web\n")
+    assert by_name(inv)["web1"].groups == ("web", "prod")
+
+
+def test_yaml_top_level_group_that_is_not_a_mapping_is_skipped() -> None:
+    inv = yml("web: [a, b]\ndb:\n  hosts:\n    d1:\n")
+    assert names(inv) == ["d1"]
+    assert warned(inv, "inv.yml:1:", "'web' skipped")

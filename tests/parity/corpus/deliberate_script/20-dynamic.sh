@@ -1,0 +1,2 @@
+#!/bin/sh
+echo '{"scripted": {"hosts": ["s1"]}, "_meta": {"hostvars": {}}}'
