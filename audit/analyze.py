@@ -16,11 +16,14 @@ from datetime import datetime
 from audit.model import (
     CertInfo,
     CertLocation,
+    ChainStatus,
+    ChainVerdict,
     Finding,
     HostResult,
     Listener,
     LocationKind,
     Severity,
+    TlsConfig,
     TlsProbe,
     config_for_probe,
 )
@@ -63,7 +66,8 @@ class Evidence:
     extra_certs: Sequence[CertContext] = ()
     """Certificate contexts that come from outside a host (inspect's local files)."""
     chains: Sequence[ChainContext] = ()
-    """Bundle files judged as chains (inspect). Served chains come from `endpoints`."""
+    """Bundle files judged as chains (inspect; in a run, the files configurations name).
+    Served chains come from `endpoints`."""
 
 
 def cert_contexts(
@@ -124,6 +128,8 @@ def _exposure(ctx: Context) -> tuple[float, str]:
     if isinstance(ctx, ChainContext):
         if ctx.kind is LocationKind.LISTENER:
             return 1.5, "served on a listener"
+        if ctx.config is not None:
+            return 1.0, "file a server's configuration names"
         return 1.0, "bundle file"
     if isinstance(ctx, CertContext):
         if ctx.served or ctx.location.kind is LocationKind.LISTENER:
@@ -376,8 +382,10 @@ def fleet_evidence(
 ) -> Evidence:
     """What a fleet run hands the rules: every host; an endpoint context per probe of every
     listener, judged against Mozilla's roots, the --cafile and that host's own CA bundle,
-    with the fleet's intermediates; and the certificates listeners serve that no host holds
-    in a file (the ones in files are judged there, flagged served, never twice).
+    with the fleet's intermediates; a chain context per certificate file a web server's
+    configuration names (`configured_chains`), judged the same way; and the certificates
+    listeners serve that no host holds in a file (the ones in files are judged there,
+    flagged served, never twice).
 
     `stores` replaces the Mozilla/--cafile part (tests); each host's own store is added.
     Raises OSError when the cafile cannot be read.
@@ -385,19 +393,21 @@ def fleet_evidence(
     base = stores if stores is not None else default_stores(cafile)
     intermediates = fleet_intermediates(hosts)
     endpoints: list[EndpointContext] = []
+    chains: list[ChainContext] = []
     for r in hosts:
-        if not r.listeners:
+        if not r.listeners and not r.tls_configs:
             continue
         stores = replace(
             base,
             host=host_store(r),
             host_path=r.ca_bundles[0] if r.ca_bundles else "",
         )
+        own: list[EndpointContext] = []
         for listener in r.listeners:
             for probe in _distinct(listener.probes):
                 seen_as = listener_for_probe(r, listener, probe)
                 declared = (probe.servername or "").lower() in listener.server_names
-                endpoints.append(
+                own.append(
                     endpoint_context(
                         probe,
                         stores=stores,
@@ -408,13 +418,111 @@ def fleet_evidence(
                         check_name=declared,
                     )
                 )
+        endpoints.extend(own)
+        chains.extend(
+            configured_chains(r, own, stores=stores, now=now, intermediates=intermediates)
+        )
     stored = {f.cert.sha256 for r in hosts for f in r.certificates}
     extra: dict[tuple[str, str, str], CertContext] = {}
     for ctx in served_cert_contexts(endpoints):
         if ctx.cert.sha256 in stored:
             continue
         extra.setdefault((ctx.location.host, ctx.location.path, ctx.cert.sha256), ctx)
-    return Evidence(hosts=hosts, endpoints=endpoints, extra_certs=list(extra.values()))
+    return Evidence(
+        hosts=hosts, endpoints=endpoints, extra_certs=list(extra.values()), chains=chains
+    )
+
+
+def configured_chains(
+    result: HostResult,
+    endpoints: Sequence[EndpointContext],
+    *,
+    stores: TrustStores,
+    now: datetime,
+    intermediates: Sequence[CertInfo] = (),
+) -> list[ChainContext]:
+    """A chain context for every certificate file the host's web-server configuration
+    names (TlsConfig.cert_file, then Apache's chain file), judged like what a listener
+    serves: `inspect`'s diagnosis for files that are deployed, or about to be.
+
+    A file is left out when one of the host's `endpoints` serves the same chain, or the
+    same leaf with the same verdict: the served finding stands for that problem. One
+    context per file, located at the first configuration line that names it.
+    """
+    files = _files_by_path(result)
+    served = [
+        (tuple(c.sha256 for c in ep.probe.chain), ep.verdict)
+        for ep in endpoints
+        if ep.verdict is not None and ep.probe.chain
+    ]
+    seen: set[tuple[str, str | None]] = set()
+    out = []
+    for config in sorted(result.tls_configs, key=_config_order):
+        if not config.cert_file or (config.cert_file, config.chain_file) in seen:
+            continue
+        seen.add((config.cert_file, config.chain_file))
+        chain = list(files.get(config.cert_file, ()))
+        if config.chain_file and config.chain_file != config.cert_file:
+            chain += files.get(config.chain_file, ())
+        if not chain or all(c.is_ca for c in chain):
+            continue
+        ctx = chain_context(
+            chain,
+            path=config.cert_file,
+            stores=stores,
+            now=now,
+            host=result.host.name,
+            intermediates=intermediates,
+        )
+        if _served_alike(ctx, served):
+            continue
+        out.append(replace(ctx, config=config, verdict=_on_host(ctx.verdict, stores)))
+    return out
+
+
+def _config_order(config: TlsConfig) -> tuple[str, int]:
+    return (config.cert_config_file or config.file, config.cert_config_line or config.line)
+
+
+def _files_by_path(result: HostResult) -> dict[str, list[CertInfo]]:
+    """The certificates of every deployed file on the host (links included), in file order."""
+    found: dict[str, dict[int, CertInfo]] = {}
+    for f in result.certificates:
+        kind = f.location.kind
+        if not kind.deployed or kind in (LocationKind.LISTENER, LocationKind.KUBECONFIG):
+            continue
+        found.setdefault(f.location.path, {}).setdefault(f.location.index, f.cert)
+    return {path: [certs[i] for i in sorted(certs)] for path, certs in found.items()}
+
+
+def _served_alike(
+    ctx: ChainContext, served: Sequence[tuple[tuple[str, ...], ChainVerdict]]
+) -> bool:
+    """A listener serves this chain (`served`: each served chain's SHA-256s and verdict),
+    or its leaf with the same verdict."""
+    shas = tuple(c.sha256 for c in ctx.chain)
+    leaf = ctx.verdict.leaf.sha256 if ctx.verdict.leaf else None
+    for sent, v in served:
+        if sent == shas:
+            return True
+        if v.leaf is not None and v.leaf.sha256 == leaf and _problem(v) == _problem(ctx.verdict):
+            return True
+    return False
+
+
+def _problem(v: ChainVerdict) -> tuple[str, str, bool]:
+    return (v.status, v.broken_rule, v.order_problem is None)
+
+
+def _on_host(verdict: ChainVerdict, stores: TrustStores) -> ChainVerdict:
+    """The verdict with the host's own bundle as the diagnose CA file where it stood for
+    Mozilla's: the file is on the host, its diagnose commands run there, and the bundle
+    of a mainstream distribution carries Mozilla's roots (not so for os_only, whose
+    diagnose must fail the way Mozilla-based clients do)."""
+    mozilla = stores.path_of("mozilla")
+    if verdict.cafile != mozilla or verdict.status is ChainStatus.OS_ONLY or not stores.host:
+        return verdict
+    return replace(verdict, cafile=stores.path_of("host"))
 
 
 def _mark_publicly_trusted(

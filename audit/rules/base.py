@@ -22,6 +22,7 @@ from audit.model import (  # ChainVerdict lives in the model: trust.py (a lower 
     Listener,
     LocationKind,
     Severity,
+    TlsConfig,
     TlsProbe,
 )
 
@@ -83,8 +84,9 @@ class EndpointContext:
 class ChainContext:
     """A chain and its verdict: what a listener served, or what a bundle file holds.
 
-    analyze.py derives one from every EndpointContext that has a verdict; `inspect` builds
-    one per file (analyze.chain_context).
+    analyze.py derives one from every EndpointContext that has a verdict, and one from
+    every certificate file a web server's configuration names (analyze.configured_chains);
+    `inspect` builds one per file (analyze.chain_context).
     """
 
     chain: tuple[CertInfo, ...]
@@ -102,6 +104,9 @@ class ChainContext:
     """The probe that received the chain (listener chains only)."""
     listener: Listener | None = None
     """What the host said about the listener (config file, certificate file), if known."""
+    config: TlsConfig | None = None
+    """For a file: the server block whose configuration names it (file and line of the
+    certificate directive), when one does."""
 
 
 @dataclass(frozen=True)

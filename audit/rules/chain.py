@@ -53,12 +53,26 @@ def subject_of(ctx: ChainContext) -> str:
 
 
 def where_text(ctx: ChainContext) -> str:
-    """How a detail line names the chain: "served on ADDR:PORT (SNI x)" or "in PATH".
-    Details are prose, never pasted: unquoted."""
+    """How a detail line names the chain: "served on ADDR:PORT (SNI x)", "in PATH", or "in
+    PATH (named by DIRECTIVE in FILE line N)". Details are prose, never pasted: unquoted."""
     if ctx.kind is LocationKind.LISTENER and ctx.probe is not None:
         sni = f" (SNI {ctx.probe.servername})" if ctx.probe.servername else " (no SNI)"
         return f"served on {ctx.probe.address}:{ctx.probe.port}{sni}"
-    return f"in {ctx.where}"
+    named = _named_by(ctx)
+    if named is None:
+        return f"in {ctx.where}"
+    directive, config_file, line = named
+    return f"in {ctx.where} (named by {directive} in {config_file} line {line})"
+
+
+def _named_by(ctx: ChainContext) -> tuple[str, str, int | None] | None:
+    """(directive, configuration file, line) of the configuration that names a file, as
+    the host reported them (unquoted); None when no configuration names it."""
+    config = ctx.config
+    if ctx.kind is LocationKind.LISTENER or config is None or not config.cert_file:
+        return None
+    directive = CERT_DIRECTIVE.get(config.server, "the certificate directive")
+    return directive, config.cert_config_file or config.file, config.cert_config_line
 
 
 def chain_values(ctx: ChainContext) -> dict[str, str]:
@@ -84,11 +98,16 @@ def chain_values(ctx: ChainContext) -> dict[str, str]:
             "chain_file": chain_file,
             "host": shell_quote(ctx.host),
         }
+    named = _named_by(ctx)
+    chain_file = shell_quote(ctx.where)
+    if named is not None:
+        directive, config_file, line = named
+        chain_file += f" (named by `{directive}` in {file_line(config_file, line)})"
     return {
         "path": shell_quote(ctx.where),
         "cafile": cafile,
         "cert_file": shell_quote(ctx.where),
-        "chain_file": shell_quote(ctx.where),
+        "chain_file": chain_file,
         "host": shell_quote(ctx.host),
     }
 
@@ -105,8 +124,13 @@ RELOAD = {
 
 def config_of(ctx: ChainContext) -> tuple[str, str, str, str] | None:
     """(certificate file, directive, "'FILE' line N", server) when the host's configuration
-    says which file the listener's certificate comes from, else None. The certificate file
-    and the server are as the host reported them; the "FILE line N" text is quoted."""
+    says which file the listener's certificate (or this file) comes from, else None. The
+    certificate file and the server are as the host reported them; the "FILE line N" text
+    is quoted."""
+    named = _named_by(ctx)
+    if named is not None and ctx.config is not None and ctx.config.cert_file:
+        directive, config_file, line = named
+        return ctx.config.cert_file, directive, file_line(config_file, line), ctx.config.server
     listener = ctx.listener
     if ctx.kind is not LocationKind.LISTENER or listener is None:
         return None

@@ -30,6 +30,7 @@ from audit.model import (
 from audit.rules import BY_ID, PLANNED, REGISTRY
 from audit.rules.base import CONTEXT_OF, AnyRule, CertContext, EndpointContext
 from tests import pki
+from tests.rules import renewal_cases
 from tests.rules.kit import (
     NOW,
     bundle,
@@ -182,6 +183,17 @@ def _served_case(name: str) -> Evidence:
     return test_served._evidence(make)
 
 
+def _configured(name: str) -> Callable[[], Evidence]:
+    """A named case of tests/rules/test_configured_files.py: a file a configuration names."""
+
+    def make() -> Evidence:
+        from tests.rules import test_configured_files
+
+        return test_configured_files.CASES[name].evidence()
+
+    return make
+
+
 def _configured_incomplete() -> Evidence:
     """A listener that sends its leaf alone, from the file its configuration names."""
     from tests.rules import test_served as t
@@ -296,25 +308,39 @@ POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
         lambda: served(info(_leaf(aia_url="http://ca.example.net/i.der"))),
         lambda: served(info(_leaf()), intermediates=info(W().public.intermediate)),
         _configured_incomplete,
+        _configured("configured fullchain lacks its intermediate, not served yet"),
     ],
-    "CHAIN_UNTRUSTED": _both(lambda: info(_leaf(W().private), W().private.intermediate)),
+    "CHAIN_UNTRUSTED": [
+        *_both(lambda: info(_leaf(W().private), W().private.intermediate)),
+        _configured("configured chain to a root no store holds"),
+    ],
     "CHAIN_INVALID": [
         *_invalid({}, ca_flag=False),
         *_invalid({"ca_flag": True}),
         *_invalid({"aia_url": "http://ca.example.net/i.der"}, days_before=900, days_after=-2),
         *_invalid({}, permitted=("corp.example",)),
         _configured_invalid,
+        _configured("configured chain whose intermediate is not a CA"),
     ],
-    "CERT_SELF_SIGNED": _both(lambda: info(pki.issue("www.example.com", now=NOW))),
-    "NOT_TRUSTED_BY_MOZILLA": _both(
-        lambda: info(_leaf(W().os_only), W().os_only.intermediate),
-        trust=stores(host=[W().os_only.root]),
-    ),
+    "CERT_SELF_SIGNED": [
+        *_both(lambda: info(pki.issue("www.example.com", now=NOW))),
+        _configured("configured self-signed certificate, not served yet"),
+    ],
+    "NOT_TRUSTED_BY_MOZILLA": [
+        *_both(
+            lambda: info(_leaf(W().os_only), W().os_only.intermediate),
+            trust=stores(host=[W().os_only.root]),
+        ),
+        _configured("configured chain to a root only the host's store holds"),
+    ],
     "CHAIN_ORDER": _both(lambda: info(_leaf(), W().public.root, W().public.intermediate)),
     "HOSTNAME_MISMATCH": _both(
         lambda: info(_leaf(), W().public.intermediate), expected_name="api.example.org"
     ),
-    "SAN_MISSING": _both(lambda: info(_leaf(sans=[]), W().public.intermediate)),
+    "SAN_MISSING": [
+        *_both(lambda: info(_leaf(sans=[]), W().public.intermediate)),
+        _configured("configured CN-only certificate, not served yet"),
+    ],
     "WEAK_KEY": [
         _cert(key_kind="rsa", key_bits=1024),
         _cert(kind="listener", key_kind="rsa", key_bits=1024),
@@ -343,6 +369,9 @@ POSITIVE: dict[str, list[Callable[[], Evidence]]] = {
     ],
     "KEY_MISMATCH": [lambda: _served_case("configured key belongs to another certificate")],
 }
+
+POSITIVE.update(renewal_cases.POSITIVE)
+POSITIVE["CERT_EXPIRING"] += renewal_cases.EXPIRING_WITH_RENEWAL
 
 
 def test_every_rule_has_a_positive_case() -> None:
