@@ -38,6 +38,7 @@ from audit.inventory.values import _CONNECTION, _FIELD_VARS, _Bad, _convert, _no
 from audit.model import Host
 
 _CONNECTION_FIELDS = ("address", "port", "user")
+_LocWhy = tuple[_Loc, str]
 """The fields that say where to connect; differing values for them are warned about."""
 
 
@@ -226,8 +227,9 @@ def _shadowed(field_name: str, winners: Mapping[str, _Layered]) -> str | None:
     )
 
 
-def _fields(name: str, winners: Mapping[str, _Layered]) -> dict[str, Any] | str:
-    """Each Host field from the winning variables, or why the host cannot be used."""
+def _fields(entry: _HostEntry, winners: Mapping[str, _Layered]) -> dict[str, Any] | _LocWhy:
+    """Each Host field from the winning variables, or where and why the host cannot be
+    used."""
     value: dict[str, Any] = {}
     for field_name, names in _FIELD_VARS.items():
         var = next((v for v in names if v in winners), None)
@@ -236,19 +238,19 @@ def _fields(name: str, winners: Mapping[str, _Layered]) -> dict[str, Any] | str:
         setting = winners[var].setting
         if setting.refused is not None:
             if field_name in _CONNECTION:
-                return f"{setting.loc}: {var}: {setting.refused}"
+                return setting.loc, f"{var}: {setting.refused}"
             continue
         if setting.value is None:
             continue
         try:
             value[field_name] = _convert(field_name, setting.value)
         except _Bad as exc:
-            return f"{setting.loc}: {var}: {exc}"
+            return setting.loc, f"{var}: {exc}"
     if "address" not in value:
-        address = _normalize_address(name)
+        address = _normalize_address(entry.name)
         if address is None:
-            return (
-                f"host name {_show(name)} is not a host name or IP address, and no "
+            return entry.loc, (
+                f"host name {_show(entry.name)} is not a host name or IP address, and no "
                 "ansible_host is set"
             )
         value["address"] = address
@@ -261,10 +263,11 @@ def _build_host(
     layered = _layers(b, entry, member, graph)
     winners = {item.setting.var: item for item in layered}
     groups = tuple(g for g in graph.order if g in member and g != "all")
-    value = _fields(entry.name, winners)
-    if isinstance(value, str):
-        b.warn(entry.loc, f"host {entry.name} is not audited: {value}")
-        return Unusable(entry.name, groups, value, str(entry.loc))
+    value = _fields(entry, winners)
+    if isinstance(value, tuple):
+        loc, why = value
+        b.warn(loc, f"host {entry.name} is not audited: {why}")
+        return Unusable(entry.name, groups, f"{loc}: {why}", str(entry.loc))
     host = Host(
         name=entry.name,
         address=value["address"],

@@ -184,7 +184,8 @@ def test_a_value_that_cannot_be_used_fails_that_host_only(text: str, reason: str
     assert names(inv) == ["ok1"]
     (bad,) = inv.unusable
     assert bad.name in ("h", "web_01!") and reason in bad.reason
-    assert warned(inv, f"host {bad.name} is not audited", reason)
+    where, why = bad.reason.split(": ", 1)
+    assert warned(inv, f"{where}: host {bad.name} is not audited: {why}")
 
 
 def test_an_overridden_bad_value_does_not_matter() -> None:
