@@ -3,7 +3,7 @@
 One module per command group registers its commands on `app`:
 run.py (fleet audit), check.py (check / inspect), history.py (report / diff),
 prune.py (prune), merge.py (merge),
-inventory.py (inventory).
+inventory.py (inventory), evidence.py (verify / sign).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ COMMAND_MODULES = {
     "prune": "prune",
     "merge": "merge",
     "inventory": "inventory",
+    "verify": "evidence",
+    "sign": "evidence",
 }
 """Command name -> the module under audit.cli that registers it."""
 

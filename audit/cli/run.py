@@ -170,6 +170,13 @@ def run_command(
     waiver_max_days: Annotated[
         int, typer.Option(help="Refuse waivers ending more than this many days ahead.")
     ] = 365,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-key",
+            help="SSH private key: sign manifest.json (ssh-keygen -Y sign) into manifest.json.sig.",
+        ),
+    ] = None,
 ) -> None:
     """Audit every host of an inventory over SSH and write reports."""
     progress: _Progress | None = None
@@ -195,6 +202,7 @@ def run_command(
             shard=parse_shard(shard) if shard is not None else None,
             waivers=waivers,
             waiver_max_days=waiver_max_days,
+            sign_key=sign_key,
         )
         progress = _Progress(verbose)
         outcome = run_audit(settings, progress)
@@ -217,6 +225,9 @@ def run_command(
             err=True,
         )
     _summary(outcome.result, outcome.written, verbose)
+    for extra in (outcome.manifest, outcome.signature):
+        if extra is not None:
+            typer.echo(f"  wrote {safe(extra)}")
     _waiver_notices(outcome.waivers_expired, outcome.waivers_stale)
     for name, reason in outcome.report_failures:
         typer.echo(f"certaudit: error: {name} could not be rendered: {safe(reason)}", err=True)

@@ -28,6 +28,7 @@ from audit.model import AuditResult, Host, HostOutcome, HostResult, Severity, Wa
 from audit.report import write_reports
 from audit.rules.base import Settings
 from audit.runner import FleetOptions, Observer, audit_fleet
+from audit.service import evidence, signing
 from audit.service.policy import (
     DEFAULT_EXPIRY_WINDOWS,
     EXIT_COVERAGE,
@@ -88,6 +89,8 @@ class RunSettings:
     """Waivers file; None: certaudit-waivers.yml beside the inventory, when it exists."""
     waiver_max_days: int = DEFAULT_MAX_DAYS
     """How far ahead of today a waiver may end."""
+    sign_key: Path | None = None
+    """SSH private key that signs manifest.json (manifest.json.sig), if any."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,10 @@ class RunOutcome:
     """Waivers whose end date has passed: the findings they matched count again."""
     waivers_stale: tuple[Waiver, ...] = ()
     """Waivers in force that matched no finding."""
+    manifest: Path | None = None
+    """manifest.json, written after the reports (None when it could not be)."""
+    signature: Path | None = None
+    """manifest.json.sig, with --sign-key."""
 
 
 def default_known_hosts() -> Path:
@@ -136,6 +143,8 @@ class _Prepared:
     """Each host's position in the whole inventory (after --limit): the order a run, or
     the merge of its shards, lists hosts in."""
     waivers: WaiverSet | None = None
+    sources: evidence.Sources | None = None
+    """The inventory's and the waivers file's digests, for the manifest."""
 
 
 def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
@@ -177,7 +186,15 @@ def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
     )
     _writable_folder(settings.out)
     waivers = _waivers(settings, inventory)
-    return _Prepared(inventory, known, options, positions, waivers)
+    if settings.sign_key is not None:
+        signing.check_key(settings.sign_key)
+    try:
+        sources = evidence.hash_sources(settings.inventory, waivers.path if waivers else None)
+    except OSError as exc:
+        raise ConfigError(
+            f"{settings.inventory}: cannot read it to record its digest ({exc.strerror or exc})"
+        ) from None
+    return _Prepared(inventory, known, options, positions, waivers, sources)
 
 
 def _waivers(settings: RunSettings, inventory: Inventory) -> WaiverSet | None:
@@ -335,13 +352,17 @@ def run_audit(settings: RunSettings, observer: Observer | None = None) -> RunOut
             ) from None
         finally:
             history.finish_run(run.run_id, partial=interrupted, finished_at=finished)
+    failed = list(written.failed)
+    manifest, signature = _evidence(settings, prepared, result, written.paths, failed)
     status = _status(settings, result, interrupted)
-    if written.failed and status != EXIT_INTERRUPTED:
+    if failed and status != EXIT_INTERRUPTED:
         status = EXIT_ERROR
     return RunOutcome(
         result=result,
         written=written.paths,
-        report_failures=written.failed,
+        report_failures=tuple(failed),
+        manifest=manifest,
+        signature=signature,
         status=status,
         interrupted=interrupted,
         resumed_hosts=len(run.done),
@@ -351,6 +372,31 @@ def run_audit(settings: RunSettings, observer: Observer | None = None) -> RunOut
         waivers_expired=result.waivers_expired,
         waivers_stale=result.waivers_stale,
     )
+
+
+def _evidence(
+    settings: RunSettings,
+    prepared: _Prepared,
+    result: AuditResult,
+    written: tuple[Path, ...],
+    failed: list[tuple[str, str]],
+) -> tuple[Path | None, Path | None]:
+    """manifest.json of the reports just written (and its signature); a failure is
+    appended to `failed` as (file name, reason)."""
+    assert prepared.sources is not None
+    try:
+        doc = evidence.build_manifest(result, written, prepared.sources)
+        manifest = evidence.write_manifest(settings.out, doc)
+    except OSError as exc:
+        failed.append((evidence.MANIFEST, f"cannot write it ({exc.strerror or exc})"))
+        return None, None
+    if settings.sign_key is None:
+        return manifest, None
+    try:
+        return manifest, signing.sign(settings.out, settings.sign_key)
+    except AuditError as exc:
+        failed.append((evidence.SIGNATURE, exc.message))
+        return manifest, None
 
 
 def _waive(result: AuditResult, waivers: WaiverSet | None) -> AuditResult:
