@@ -1,15 +1,20 @@
 """A host's collected evidence, stored once and shared by every host record it matches.
 
-A host record points at two bodies of evidence: its files (locations, unparseable,
-key_files, issues, ca_bundles, tls_configs) and its listeners (listeners -> probes ->
-probe_chain). Each body is the rows that store it, and is named by the SHA-256 of those
-rows (every column but the owning key, certificates by their `certificates.pk` and
-variant, probes without their timing). When a body with that digest is already stored —
+A host record points at three bodies of evidence: its system trust store (the locations
+of its CA bundles' certificates, and its CA bundle paths: schema 5), the rest of its files
+(the other locations, unparseable, key_files, issues, tls_configs) and its listeners
+(listeners -> probes -> probe_chain): a renewed certificate rewrites the host's deployed
+files, not the hundred-odd roots of its trust store. Each body is the rows that store it,
+and is named by the SHA-256 of those rows (every column but the owning key, certificates
+by their `certificates.pk` and variant, probes without their timing). When a body with
+that digest is already stored —
 the same host's last run, nearly always — the host record points at it; otherwise the
 rows are written under a new `evidence` row. Equal digests mean equal rows, so a run
 reads back exactly as recorded either way.
 
-A host without files or without listeners points at nothing (NULL) for that part.
+A host without one of them points at nothing (NULL) for that part. The locations of the
+two file bodies keep `seq`, their place among all the host's locations, and read back
+interleaved by it; records of schema 4 keep their trust store among their files.
 
 The texts of a finding (title, detail, diagnose, fix, why) are shared the same way: a
 `finding_texts` row named by their SHA-256, which the next night's same finding reuses.
@@ -40,7 +45,7 @@ from audit.history.schema import (
     UNPARSEABLE,
 )
 from audit.history.table import Table
-from audit.model import CertInfo, Finding, HostResult
+from audit.model import CertInfo, Finding, FoundCert, HostResult, LocationKind
 
 CertPk = Callable[[CertInfo], tuple[int, str | None]]
 """Stores a certificate if need be; returns its `certificates.pk` and the occurrence's
@@ -66,8 +71,12 @@ class _Listener:
     probes: list[_Probe]
 
 
+def _is_trust(f: FoundCert) -> bool:
+    return f.location.kind is LocationKind.CA_BUNDLE
+
+
 def _file_rows(r: HostResult, cert: CertPk) -> list[tuple[Table, list[Row]]]:
-    """The rows of the host's files, by table, in model order."""
+    """The rows of the host's files but its trust store, by table, in model order."""
     o = _NO_OWNER
     return [
         (
@@ -75,13 +84,30 @@ def _file_rows(r: HostResult, cert: CertPk) -> list[tuple[Table, list[Row]]]:
             [
                 rows.location_row(o, i, f.location, *cert(f.cert))
                 for i, f in enumerate(r.certificates)
+                if not _is_trust(f)
             ],
         ),
         (UNPARSEABLE, [rows.unparseable_row(o, i, u) for i, u in enumerate(r.unparseable)]),
         (KEY_FILES, [rows.key_file_row(o, i, k) for i, k in enumerate(r.key_files)]),
         (ISSUES, [rows.issue_row(o, i, c) for i, c in enumerate(r.issues)]),
-        (CA_BUNDLES, [rows.ca_bundle_row(o, i, p) for i, p in enumerate(r.ca_bundles)]),
         (TLS_CONFIGS, [rows.tls_config_row(o, i, t) for i, t in enumerate(r.tls_configs)]),
+    ]
+
+
+def _trust_rows(r: HostResult, cert: CertPk) -> list[tuple[Table, list[Row]]]:
+    """The rows of the host's system trust store: the locations of its CA bundles'
+    certificates (each at its place among all the host's locations) and the bundles."""
+    o = _NO_OWNER
+    return [
+        (
+            LOCATIONS,
+            [
+                rows.location_row(o, i, f.location, *cert(f.cert))
+                for i, f in enumerate(r.certificates)
+                if _is_trust(f)
+            ],
+        ),
+        (CA_BUNDLES, [rows.ca_bundle_row(o, i, p) for i, p in enumerate(r.ca_bundles)]),
     ]
 
 
@@ -112,9 +138,9 @@ def _digest(kind: str, body: object) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def _files_digest(parts: Sequence[tuple[Table, list[Row]]]) -> str:
+def _files_digest(kind: str, parts: Sequence[tuple[Table, list[Row]]]) -> str:
     body = [[t.name, [_values(t, row, "evidence_pk") for row in rs]] for t, rs in parts]
-    return _digest("files", body)
+    return _digest(kind, body)
 
 
 def _listeners_digest(listeners: Sequence[_Listener]) -> str:
@@ -164,11 +190,19 @@ class EvidenceStore:
         return FINDING_TEXTS.insert(conn, rows.finding_text_row(digest, f))
 
     def files(self, conn: sqlite3.Connection, r: HostResult) -> int | None:
-        """The evidence pk of the host's files; None when it has none."""
-        parts = _file_rows(r, self._cert)
+        """The evidence pk of the host's files but its trust store; None: it has none."""
+        return self._flat(conn, "files", _file_rows(r, self._cert))
+
+    def trust(self, conn: sqlite3.Connection, r: HostResult) -> int | None:
+        """The evidence pk of the host's system trust store; None when it has none."""
+        return self._flat(conn, "trust", _trust_rows(r, self._cert))
+
+    def _flat(
+        self, conn: sqlite3.Connection, kind: str, parts: list[tuple[Table, list[Row]]]
+    ) -> int | None:
         if not any(rs for _, rs in parts):
             return None
-        pk, new = self._owner(conn, _files_digest(parts))
+        pk, new = self._owner(conn, _files_digest(kind, parts))
         if new:
             for table, rs in parts:
                 table.insert_many(conn, ({**row, "evidence_pk": pk} for row in rs))
@@ -196,6 +230,7 @@ def release(conn: sqlite3.Connection, pks: Sequence[int | None]) -> None:
         conn.execute(
             "DELETE FROM evidence WHERE pk = ?1"
             " AND NOT EXISTS (SELECT 1 FROM hosts WHERE files_evidence = ?1)"
+            " AND NOT EXISTS (SELECT 1 FROM hosts WHERE trust_evidence = ?1)"
             " AND NOT EXISTS (SELECT 1 FROM hosts WHERE listener_evidence = ?1)",
             (pk,),
         )
@@ -216,6 +251,7 @@ def collect_garbage(conn: sqlite3.Connection) -> Collected:
     evidence = conn.execute(
         "DELETE FROM evidence WHERE pk NOT IN ("
         " SELECT files_evidence FROM hosts WHERE files_evidence IS NOT NULL"
+        " UNION SELECT trust_evidence FROM hosts WHERE trust_evidence IS NOT NULL"
         " UNION SELECT listener_evidence FROM hosts WHERE listener_evidence IS NOT NULL)"
     ).rowcount
     certificates = conn.execute(

@@ -42,9 +42,12 @@ from audit.model import AuditResult, CertInfo, HostOutcome, Listener, Severity, 
 
 T = TypeVar("T")
 
-_FILES = "SELECT files_evidence FROM hosts WHERE run_id = ?"
-_LISTENERS = "SELECT listener_evidence FROM hosts WHERE run_id = ?"
-"""The evidence the hosts of a run point at (the run id as the parameter)."""
+_FILES = (
+    "SELECT files_evidence FROM hosts WHERE run_id = ?1"
+    " UNION SELECT trust_evidence FROM hosts WHERE run_id = ?1"
+)
+_LISTENERS = "SELECT listener_evidence FROM hosts WHERE run_id = ?1"
+"""The evidence the hosts of a run point at (the run id as parameter 1)."""
 _TEXTS = "t.title, t.detail, t.diagnose, t.fix, t.why"
 
 _LIST_HINT = "see `certaudit report --list`"
@@ -193,10 +196,18 @@ class RunReads:
         """The whole run as the model, equal to what was recorded.
 
         A run that is not complete loads with partial=True; its finished_at is when it was
-        finished, or else when its last host was recorded (or its start).
+        finished, or else when its last host was recorded (or its start). Read in one
+        transaction: a host another process commits meanwhile is seen whole or not at all.
         """
+        conn = self._conn
         try:
-            return self._load_run(run_id)
+            if conn.in_transaction:
+                return self._load_run(run_id)
+            conn.execute("BEGIN")
+            try:
+                return self._load_run(run_id)
+            finally:
+                conn.execute("ROLLBACK")  # a read: nothing to keep
         except sqlite3.Error as exc:
             raise explain(self.path, exc, "read") from exc
 
@@ -216,7 +227,8 @@ class RunReads:
                 row,
                 {
                     **{
-                        name: tuple(by.get(row["files_evidence"], ())) for name, by in files.items()
+                        name: _in_order(by, row["files_evidence"], row["trust_evidence"])
+                        for name, by in files.items()
                     },
                     "listeners": tuple(listeners.get(row["listener_evidence"], ())),
                 },
@@ -243,8 +255,11 @@ class RunReads:
             partial=run["status"] != "complete",
         )
 
-    def _file_parts(self, run_id: str, cert: rows.CertRef) -> dict[str, dict[int, list[Any]]]:
-        """The rows of the run's file evidence, by HostResult field, then by evidence pk."""
+    def _file_parts(
+        self, run_id: str, cert: rows.CertRef
+    ) -> dict[str, dict[int, list[tuple[int, Any]]]]:
+        """The rows of the run's file and trust-store evidence, by HostResult field, then
+        by evidence pk, each as (seq, model object)."""
         return {
             "certificates": self._per_evidence(
                 LOCATIONS, run_id, lambda row: rows.found_cert_from(row, cert)
@@ -268,15 +283,15 @@ class RunReads:
 
     def _per_evidence(
         self, table: Table, run_id: str, make: Callable[[Row], T]
-    ) -> dict[int, list[T]]:
+    ) -> dict[int, list[tuple[int, T]]]:
         """A table of file evidence: the rows the run's hosts point at, by evidence pk, in
-        `seq` order."""
+        `seq` order, each as (seq, model object)."""
         return self._grouped(
             f"SELECT {table.select('t')} FROM {table.name} t WHERE t.evidence_pk IN ({_FILES})"
             " ORDER BY t.evidence_pk, t.seq",
             run_id,
             "evidence_pk",
-            make,
+            lambda row: (row["seq"], make(row)),
         )
 
     def _cert_ref(self, run_id: str) -> rows.CertRef:
@@ -287,7 +302,7 @@ class RunReads:
             f" SELECT cert_pk FROM locations WHERE evidence_pk IN ({_FILES})"
             " UNION SELECT c.cert_pk FROM probe_chain c JOIN probes p ON p.pk = c.probe_pk"
             f" JOIN listeners l ON l.pk = p.listener_pk WHERE l.evidence_pk IN ({_LISTENERS}))",
-            (run_id, run_id),
+            (run_id,),
             decode=False,  # der must stay bytes
         )
         certs: dict[int, CertInfo] = {
@@ -331,6 +346,15 @@ class RunReads:
             "evidence_pk",
             lambda row: rows.listener_from(row, tuple(probes.get(row["pk"], ()))),
         )
+
+
+def _in_order(by: dict[int, list[tuple[int, T]]], *pks: int | None) -> tuple[T, ...]:
+    """The objects of these evidence bodies, interleaved by `seq` (a host's locations are
+    split between its files and its trust store)."""
+    found = [item for pk in pks if pk is not None for item in by.get(pk, ())]
+    if len([pk for pk in pks if pk is not None and pk in by]) > 1:
+        found.sort(key=lambda item: item[0])
+    return tuple(obj for _, obj in found)
 
 
 def _ordered(counts: Counter[str], order: list[str]) -> tuple[tuple[str, int], ...]:

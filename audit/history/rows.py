@@ -47,6 +47,7 @@ def host_row(
     recorded_at: datetime,
     files_evidence: int | None,
     listener_evidence: int | None,
+    trust_evidence: int | None = None,
 ) -> Row:
     h = r.host
     return {
@@ -75,6 +76,7 @@ def host_row(
         "files_evidence": files_evidence,
         "listener_evidence": listener_evidence,
         "probe_ms": json_list(p.elapsed_ms for li in r.listeners for p in li.probes),
+        "trust_evidence": trust_evidence,
     }
 
 

@@ -91,16 +91,21 @@ HOSTS = Table(
         Column("files_evidence", "INTEGER REFERENCES evidence (pk)", since=4),
         Column("listener_evidence", "INTEGER REFERENCES evidence (pk)", since=4),
         Column("probe_ms", "TEXT", since=4),
+        # schema 5: the system trust store apart from the rest of the files
+        Column("trust_evidence", "INTEGER REFERENCES evidence (pk)", since=5),
     ),
     constraints=("UNIQUE (run_id, name)",),
     indexes=(
         Index("hosts_name", "name"),
         Index("hosts_files_evidence", "files_evidence", since=4),
         Index("hosts_listener_evidence", "listener_evidence", since=4),
+        Index("hosts_trust_evidence", "trust_evidence", since=5),
     ),
 )
 """One row per HostResult of a run (Host fields, outcome, timings, bytes), pointing at its
-evidence: `files_evidence` and `listener_evidence` (NULL: none), and `probe_ms`, the
+evidence: `files_evidence`, `trust_evidence` (schema 5: the locations of its system CA
+bundle's certificates and its CA bundle paths, which change far less often than the
+rest) and `listener_evidence` (NULL: none), and `probe_ms`, the
 elapsed_ms of each probe in listener and probe order as a JSON array (NULL in rows written
 before schema 4, whose probes rows hold their own timings)."""
 
@@ -391,19 +396,21 @@ TABLES = (
 )
 """Every table, in the order they are created."""
 
-VIEWS = (
-    """CREATE VIEW location_view AS
+LOCATION_VIEW = """CREATE VIEW location_view AS
         SELECT h.run_id, h.name AS host_name, l.host, l.path, l.kind, l.bundle_index,
                l.format, l.servername, c.sha256, c.subject, c.issuer, c.not_after
-        FROM hosts h JOIN locations l ON l.evidence_pk = h.files_evidence
-        JOIN certificates c ON c.pk = l.cert_pk""",
-    """CREATE VIEW served_view AS
+        FROM hosts h JOIN locations l
+          ON l.evidence_pk IN (h.files_evidence, h.trust_evidence)
+        JOIN certificates c ON c.pk = l.cert_pk"""
+
+SERVED_VIEW = """CREATE VIEW served_view AS
         SELECT h.run_id, h.name AS host_name, p.address, p.port, p.servername, p.via,
                pc.seq AS chain_index, c.sha256, c.subject, c.issuer, c.not_after
         FROM hosts h JOIN listeners li ON li.evidence_pk = h.listener_evidence
         JOIN probes p ON p.listener_pk = li.pk JOIN probe_chain pc ON pc.probe_pk = p.pk
-        JOIN certificates c ON c.pk = pc.cert_pk""",
-)
+        JOIN certificates c ON c.pk = pc.cert_pk"""
+
+VIEWS = (LOCATION_VIEW, SERVED_VIEW)
 """Locations and served chains joined to run id and sha256, for ad-hoc queries."""
 
 
@@ -464,8 +471,9 @@ MIGRATIONS: list[Migration] = [
         "DROP VIEW location_view",
         "DROP VIEW served_view",
         *rebuilt(4),
-        *VIEWS,
+        *superseded.VIEWS_4,
     ),
+    (*declared(5), "DROP VIEW location_view", LOCATION_VIEW),
 ]
 """Migration N (1-based) takes the schema from user_version N-1 to N. Append only."""
 

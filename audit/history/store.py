@@ -263,13 +263,16 @@ class History(RunReads):
     ) -> None:
         old = fetch(
             conn,
-            "SELECT pk, seq, files_evidence, listener_evidence FROM hosts"
+            "SELECT pk, seq, files_evidence, trust_evidence, listener_evidence FROM hosts"
             " WHERE run_id = ? AND name = ?",
             (run_id, to_sql(result.host.name)),
         )
         if old:
             conn.execute("DELETE FROM hosts WHERE pk = ?", (old[0]["pk"],))
-            evidence.release(conn, (old[0]["files_evidence"], old[0]["listener_evidence"]))
+            o = old[0]
+            evidence.release(
+                conn, (o["files_evidence"], o["trust_evidence"], o["listener_evidence"])
+            )
         if position is not None:
             seq = position
         elif old:
@@ -279,8 +282,9 @@ class History(RunReads):
                 conn, "SELECT coalesce(max(seq) + 1, 0) FROM hosts WHERE run_id = ?", (run_id,)
             )
         files = self._evidence.files(conn, result)
+        trust = self._evidence.trust(conn, result)
         listeners = self._evidence.listeners(conn, result)
-        HOSTS.insert(conn, rows.host_row(run_id, seq, result, now(), files, listeners))
+        HOSTS.insert(conn, rows.host_row(run_id, seq, result, now(), files, listeners, trust))
 
     def _store_cert(self, cert: CertInfo) -> tuple[int, str | None]:
         """Make sure the certificate is stored; returns its pk and the occurrence's variant.

@@ -177,3 +177,18 @@ VIEWS_1 = (
         JOIN certificates c ON c.pk = pc.cert_pk""",
 )
 """The views as schema 1 created them (schema 4 replaced them)."""
+
+VIEWS_4 = (
+    """CREATE VIEW location_view AS
+        SELECT h.run_id, h.name AS host_name, l.host, l.path, l.kind, l.bundle_index,
+               l.format, l.servername, c.sha256, c.subject, c.issuer, c.not_after
+        FROM hosts h JOIN locations l ON l.evidence_pk = h.files_evidence
+        JOIN certificates c ON c.pk = l.cert_pk""",
+    """CREATE VIEW served_view AS
+        SELECT h.run_id, h.name AS host_name, p.address, p.port, p.servername, p.via,
+               pc.seq AS chain_index, c.sha256, c.subject, c.issuer, c.not_after
+        FROM hosts h JOIN listeners li ON li.evidence_pk = h.listener_evidence
+        JOIN probes p ON p.listener_pk = li.pk JOIN probe_chain pc ON pc.probe_pk = p.pk
+        JOIN certificates c ON c.pk = pc.cert_pk""",
+)
+"""The views as schema 4 created them (schema 5 replaced them)."""

@@ -426,5 +426,18 @@ SCHEMA_4: tuple[str, ...] = (
         JOIN certificates c ON c.pk = pc.cert_pk""",
 )
 
-RELEASED = (SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4)
+SCHEMA_5: tuple[str, ...] = (
+    # Hosts point at their system trust store apart from the rest of their files.
+    "ALTER TABLE hosts ADD COLUMN trust_evidence INTEGER REFERENCES evidence (pk)",
+    "CREATE INDEX hosts_trust_evidence ON hosts (trust_evidence)",
+    "DROP VIEW location_view",
+    """CREATE VIEW location_view AS
+        SELECT h.run_id, h.name AS host_name, l.host, l.path, l.kind, l.bundle_index,
+               l.format, l.servername, c.sha256, c.subject, c.issuer, c.not_after
+        FROM hosts h JOIN locations l
+          ON l.evidence_pk IN (h.files_evidence, h.trust_evidence)
+        JOIN certificates c ON c.pk = l.cert_pk""",
+)
+
+RELEASED = (SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5)
 """Migration N (1-based) of each release, in order."""

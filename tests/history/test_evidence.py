@@ -15,7 +15,7 @@ from audit.history.codec import dt_text
 from audit.history.table import Table
 from audit.model import AuditResult, CertInfo, FoundCert
 from tests.history.released_schema import RELEASED
-from tests.history.sample import NOW, rich_result, store
+from tests.history.sample import NOW, rich_host, rich_result, store
 
 
 def _count(db: Path, table: str) -> int:
@@ -49,7 +49,7 @@ def test_unchanged_evidence_is_stored_once(tmp_path: Path, pkiset: dict[str, Cer
     with History.open(db) as h:
         first = store(h, rich_result("", pkiset))
     once = {t: _count(db, t) for t in ("evidence", "locations", "listeners", "probes")}
-    assert once["evidence"] == 4  # two hosts with evidence, files and listeners each
+    assert once["evidence"] == 6  # two hosts: files, trust store and listeners each
     runs = [first]
     with History.open(db) as h:
         for night in range(1, 4):
@@ -84,15 +84,16 @@ def test_a_change_copies_only_the_part_that_changed(
         assert h.load_run(one) == rich_result(one, pkiset)
         assert h.load_run(two).hosts[0] == renewed
         pointers = h._conn.execute(
-            "SELECT run_id, files_evidence, listener_evidence FROM hosts"
+            "SELECT run_id, files_evidence, trust_evidence, listener_evidence FROM hosts"
             " WHERE name = 'web01.example.test' ORDER BY run_id"
         ).fetchall()
-    (_, files_1, listeners_1), (_, files_2, listeners_2) = sorted(
+    (_, files_1, trust_1, listeners_1), (_, files_2, trust_2, listeners_2) = sorted(
         pointers, key=lambda p: p[0] != one
     )
     assert files_1 != files_2  # the renewed certificate: new file evidence
-    assert listeners_1 == listeners_2  # its listeners did not change: shared
-    assert _count(db, "evidence") == 5
+    assert trust_1 == trust_2  # its CA bundle did not change: shared
+    assert listeners_1 == listeners_2  # nor did its listeners
+    assert _count(db, "evidence") == 7
 
 
 def test_rerecording_a_host_releases_evidence_nothing_else_uses(
@@ -107,7 +108,7 @@ def test_rerecording_a_host_releases_evidence_nothing_else_uses(
         loaded = h.load_run(run_id).hosts[0]
         h.finish_run(run_id, partial=False)
     assert loaded.certificates == () and loaded.listeners == () and loaded.key_files
-    assert _count(db, "evidence") == 1  # the first files and listeners are gone
+    assert _count(db, "evidence") == 2  # files (key files ...) and trust store (its bundles)
     assert _count(db, "listeners") == _count(db, "probes") == _count(db, "probe_chain") == 0
     assert _count(db, "locations") == 0
 
@@ -156,7 +157,7 @@ def _schema_3_db(path: Path, result: AuditResult) -> None:
 
     for seq, r in enumerate(result.hosts):
         row = rows.host_row(result.run_id, seq, r, NOW, None, None)
-        for new in ("files_evidence", "listener_evidence", "probe_ms"):
+        for new in ("files_evidence", "listener_evidence", "probe_ms", "trust_evidence"):
             del row[new]  # type: ignore[attr-defined]
         host_pk = _insert(conn, _hosts_3(), row)
 
@@ -223,7 +224,7 @@ def test_a_schema_3_database_upgrades_to_shared_evidence_and_reads_back(
         ).fetchall()
     chains = sum(len(p.chain) for r in old.hosts for li in r.listeners for p in li.probes)
     assert [n for _, n in served] == [chains] * 3
-    assert evidence == 4 + 4
+    assert evidence == 4 + 6  # migrated (files with their trust store, listeners) + new
 
 
 def test_a_finding_found_again_shares_its_texts(
@@ -246,6 +247,22 @@ def test_a_finding_found_again_shares_its_texts(
     assert _count(db, "finding_texts") == len(result.findings) + 1  # only the changed text
 
 
+def test_locations_split_between_files_and_trust_store_read_back_in_order(
+    tmp_path: Path, pkiset: dict[str, CertInfo]
+) -> None:
+    host = rich_result("", pkiset).hosts[0]
+    kinds = [f.location.kind.value for f in host.certificates]
+    assert "ca_bundle" in kinds[1:-1]  # a CA bundle location between the others
+    with History.open(tmp_path / "h.db") as h:
+        run_id = h.begin_run("inv", {})
+        h.record_host(run_id, host)
+        trust = h._conn.execute(
+            "SELECT count(*) FROM locations l JOIN hosts h ON l.evidence_pk = h.trust_evidence"
+        ).fetchone()[0]
+        assert trust == kinds.count("ca_bundle")
+        assert h.load_run(run_id).hosts == (host,)
+
+
 def test_location_view_sees_shared_rows_in_every_run(
     tmp_path: Path, pkiset: dict[str, CertInfo]
 ) -> None:
@@ -258,3 +275,31 @@ def test_location_view_sees_shared_rows_in_every_run(
     conn.close()
     hosts = rich_result("", pkiset).hosts
     assert [n for _, n in per_run] == [sum(len(r.certificates) for r in hosts)] * 2
+
+
+def test_a_run_read_while_hosts_are_committed_sees_each_host_whole(
+    tmp_path: Path, pkiset: dict[str, CertInfo]
+) -> None:
+    import threading
+
+    template = rich_result("", pkiset).hosts[0]
+    db = tmp_path / "h.db"
+    with History.open(db) as writer, History.open(db) as reader:
+        run_id = writer.begin_run("inv", {})
+        done = threading.Event()
+
+        def write() -> None:
+            for i in range(40):  # each host's evidence differs: new rows every time
+                writer.record_host(run_id, rich_host(pkiset, f"h{i:03d}"))
+            done.set()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        seen = 0
+        while not done.is_set() or seen == 0:
+            for r in reader.load_run(run_id).hosts:
+                assert len(r.certificates) == len(template.certificates), r.host.name
+                assert len(r.listeners) == len(template.listeners), r.host.name
+                seen += 1
+        thread.join()
+        writer.finish_run(run_id, partial=False)

@@ -124,7 +124,7 @@ def test_prune_deletes_certificates_and_texts_nothing_uses(
     assert outcome.pruned.certificates == 1 and outcome.pruned.finding_texts == 1
     assert outcome.pruned.vacuumed and outcome.pruned.free_bytes == 0
     assert outcome.pruned.bytes_after <= outcome.pruned.bytes_before
-    assert outcome.pruned.evidence == 2  # web01's files and listeners
+    assert outcome.pruned.evidence == 3  # web01's files, trust store and listeners
 
 
 def _summary(run_id: str, status: RunStatus, days_ago: float, now: dt.datetime) -> RunSummary:
