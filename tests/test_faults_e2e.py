@@ -49,6 +49,13 @@ pytestmark = pytest.mark.lab
 
 SECTIONS = ("summary", "expiry", "findings", "certificates", "hosts")
 REPORTS = ("findings.json", "report.html", "report.xlsx", "metrics.prom")
+MANIFEST = "manifest.json"
+"""Written by `run` after the reports (not by `report --out`)."""
+
+
+def report_names(folder: Path) -> list[str]:
+    """The files of a reports folder, its manifest aside."""
+    return sorted(p.name for p in folder.iterdir() if p.name != MANIFEST)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -155,7 +162,7 @@ def fingerprint(folder: Path) -> dict[str, str]:
 def assert_reports_open(folder: Path) -> dict[str, Any]:
     """Every report in the folder is whole: JSON parses, the xlsx is a sound zip, the HTML
     is complete. Returns findings.json."""
-    assert sorted(p.name for p in folder.iterdir()) == sorted(REPORTS), list(folder.iterdir())
+    assert report_names(folder) == sorted(REPORTS), list(folder.iterdir())
     doc = json.loads((folder / "findings.json").read_text())
     with zipfile.ZipFile(folder / "report.xlsx") as z:
         assert z.testzip() is None
@@ -642,7 +649,7 @@ def test_disk_full_keeps_the_previous_reports(make_lab: Any, tmp_path: Path) -> 
         f"certaudit: error: --out {out}: cannot write the reports (No space left on device)"
     ], proc.stderr
     assert "Traceback" not in proc.stderr
-    assert sorted(p.name for p in seen.iterdir()) == sorted(REPORTS)  # no temporary files left
+    assert report_names(seen) == sorted(REPORTS)  # no temporary files left
     assert fingerprint(seen) == fingerprint(previous)
     [(_, done), (run_id, status)] = run_ids(db)
     assert (done, status) == ("complete", "complete")  # the audit itself is kept

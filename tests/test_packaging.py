@@ -76,10 +76,15 @@ def test_the_installed_wheel_writes_all_four_reports_from_the_lab(
     assert proc.returncode in (0, 1), proc.stderr.decode()
     assert sorted(p.name for p in out.iterdir()) == [
         "findings.json",
+        "manifest.json",
         "metrics.prom",
         "report.html",
         "report.xlsx",
     ]
+    verify = subprocess.run(
+        [str(installed / "certaudit"), "verify", str(out)], capture_output=True, text=True
+    )
+    assert verify.returncode == 0 and "verified" in verify.stdout, verify.stderr
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<html" in page and "web1" in page
     # the code that ran is the wheel's, not this checkout's
