@@ -3,7 +3,7 @@
 One module per command group registers its commands on `app`:
 run.py (fleet audit), check.py (check / inspect), history.py (report / diff),
 prune.py (prune), merge.py (merge),
-inventory.py (inventory), evidence.py (verify / sign).
+inventory.py (inventory), evidence.py (verify / sign), export.py (export).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ COMMAND_MODULES = {
     "inventory": "inventory",
     "verify": "evidence",
     "sign": "evidence",
+    "export": "export",
 }
 """Command name -> the module under audit.cli that registers it."""
 
