@@ -142,10 +142,13 @@ def config_of(ctx: ChainContext) -> tuple[str, str, str, str] | None:
 
 
 def _fullchain_path(cert_file: str) -> str:
+    """Where to write the leaf followed by its intermediate: beside the file, named so
+    (a file already called fullchain, but lacking its intermediate, gets ".complete")."""
+    tag = "complete" if "fullchain" in cert_file.rpartition("/")[2] else "fullchain"
     head, dot, ext = cert_file.rpartition(".")
     if dot and "/" not in ext and head and not head.endswith("/"):
-        return f"{head}.fullchain.{ext}"
-    return cert_file + ".fullchain"
+        return f"{head}.{tag}.{ext}"
+    return f"{cert_file}.{tag}"
 
 
 def file_diagnose(ctx: ChainContext, command: str) -> str | None:

@@ -349,3 +349,18 @@ def test_invalid_fix_names_the_configured_file_and_reload() -> None:
         "in /etc/nginx/sites-enabled/app line 12 names it) and reload nginx "
         "(nginx -t && systemctl reload nginx)."
     ) in f.fix
+
+
+@pytest.mark.parametrize(
+    ("cert_file", "full"),
+    [
+        ("/etc/nginx/tls/site.pem", "/etc/nginx/tls/site.fullchain.pem"),
+        ("/etc/nginx/tls/site", "/etc/nginx/tls/site.fullchain"),
+        ("/etc/ssl/fullchain.pem", "/etc/ssl/fullchain.complete.pem"),
+        ("/etc/ssl/api.fullchain.crt", "/etc/ssl/api.fullchain.complete.crt"),
+    ],
+)
+def test_the_completed_chain_gets_a_new_name_beside_the_file(cert_file: str, full: str) -> None:
+    from audit.rules.chain import _fullchain_path
+
+    assert _fullchain_path(cert_file) == full
