@@ -14,6 +14,7 @@ from audit.cli import app
 from audit.cli.terminal import error_text, format_finding, safe, windows_option
 from audit.errors import AuditError
 from audit.model import AuditResult, HostResult, Severity, Waiver
+from audit.report.counts import run_counts
 from audit.runner import Observer
 from audit.service.policy import EXIT_ERROR
 from audit.service.run import RunSettings, run_audit
@@ -240,7 +241,7 @@ def _summary(result: AuditResult, written: Sequence[Path], verbose: int) -> None
     hosts = result.hosts
     outcomes = Counter(r.outcome.value for r in hosts)
     audited = sum(1 for r in hosts if r.outcome.audited)
-    certs = {f.cert.sha256 for r in hosts for f in r.certificates}
+    certs = run_counts(result).certificates  # as every report counts them
     by_sev = Counter(f.severity for f in result.findings if f.waiver is None)
     waived = sum(1 for f in result.findings if f.waiver is not None)
     elapsed = (result.finished_at - result.started_at).total_seconds()
@@ -249,7 +250,7 @@ def _summary(result: AuditResult, written: Sequence[Path], verbose: int) -> None
         f"({', '.join(f'{n} {k}' for k, n in sorted(outcomes.items()))})"
     )
     typer.echo(
-        f"  {len(certs)} distinct certificates; findings: "
+        f"  {certs} distinct certificates deployed; findings: "
         + (", ".join(f"{by_sev[s]} {s.value}" for s in Severity if by_sev[s]) or "none")
         + (f"; {waived} waived" if waived else "")
     )

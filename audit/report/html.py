@@ -31,6 +31,7 @@ from markupsafe import Markup
 import audit
 from audit.model import AuditResult, CertInfo, CertLocation, Finding, HostResult, Severity
 from audit.report import view
+from audit.report.counts import run_counts
 from audit.report.json import iso
 from audit.text import inert
 
@@ -250,6 +251,7 @@ def context(result: AuditResult, previous: AuditResult | None = None) -> dict[st
         by_host.setdefault(f.host, []).append(f)
     hosts = [_host_view(r, by_host.get(r.host.name, []), now, anchors) for r in result.hosts]
     outcome_counts = Counter(r.outcome.value for r in result.hosts)
+    counts = run_counts(result, uses)
     return {
         "result": result,
         "previous": previous,
@@ -262,8 +264,9 @@ def context(result: AuditResult, previous: AuditResult | None = None) -> dict[st
         "not_audited": [h for h in hosts if not h["r"].outcome.audited],
         "outcome_counts": sorted(outcome_counts.items()),
         "severities": list(Severity),
-        "by_severity": view.severity_counts(view.open_findings(result.findings)),
-        "waived": sum(1 for f in result.findings if f.waiver is not None),
+        "counts": counts,
+        "by_severity": counts.by_severity,
+        "waived": counts.waived,
         "rows": rows,
         "ids": sorted({f.id for f in result.findings}),
         "host_names": sorted({f.host for f in result.findings}),

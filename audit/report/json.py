@@ -251,7 +251,9 @@ def document(
 
 def run_document(result: AuditResult) -> dict[str, Any]:
     """findings.json for a fleet run."""
-    return document(
+    from audit.report.counts import run_counts
+
+    doc = document(
         hosts=result.hosts,
         findings=result.findings,
         meta={
@@ -268,6 +270,12 @@ def run_document(result: AuditResult) -> dict[str, Any]:
         },
         now=result.finished_at,
     )
+    counts = run_counts(result)
+    doc["summary"]["certificates_deployed"] = counts.certificates
+    doc["summary"]["certificates_expired"] = counts.expired
+    for days, n in counts.expiring.items():
+        doc["summary"][f"certificates_expiring_{days}d"] = n
+    return doc
 
 
 def verdict_doc(verdict: ChainVerdict | None) -> dict[str, Any] | None:

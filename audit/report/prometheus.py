@@ -14,7 +14,9 @@ counts a host's unreadable sources in the run.
 certaudit's own series: `certaudit_findings{id,severity}` (findings no waiver covers: the
 ones to alert on), `certaudit_findings_waived{id,severity}`, `certaudit_host_up{host}`
 (1 audited, 0 not), `certaudit_run_timestamp_seconds`, `certaudit_run_duration_seconds`,
-`certaudit_run_partial`, `certaudit_certificates`.
+`certaudit_run_partial`, and the run's summary numbers as every report counts them
+(audit.report.counts): `certaudit_certificates` (distinct deployed certificates),
+`certaudit_certificates_expired`, `certaudit_certificates_expiring{within_days}`.
 
 Output is deterministic: families in a fixed order, series sorted by their labels, one
 series per label set. Label values are escaped per the text exposition format (backslash,
@@ -31,6 +33,7 @@ from datetime import datetime
 from audit.dn import certificate_names
 from audit.model import AuditResult, CertInfo, CertLocation, LocationKind
 from audit.report import view
+from audit.report.counts import Counts, run_counts
 from audit.text import inert
 
 _NAME_FIELDS = ("C", "ST", "L", "O", "OU", "CN")
@@ -112,7 +115,8 @@ def _ts(dt: datetime) -> float:
 def render_metrics(result: AuditResult) -> bytes:
     """The textfile as bytes (UTF-8, LF line ends, trailing newline)."""
     uses = view.certificate_uses(result.hosts, result.finished_at)
-    lines = _certificate_families(uses, result.finished_at) + _run_families(result, len(uses))
+    counts = run_counts(result, uses)
+    lines = _certificate_families(uses, result.finished_at) + _run_families(result, counts)
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -165,7 +169,7 @@ def _cert_errors(result: AuditResult) -> list[tuple[Labels, float]]:
     return out
 
 
-def _run_families(result: AuditResult, distinct: int) -> list[str]:
+def _run_families(result: AuditResult, counts: Counts) -> list[str]:
     """Per-host read errors and coverage, findings by ID and severity, and the run itself."""
     read_errors = [
         ((("host", r.host.name),), float(len(r.unparseable) + len(r.issues)))
@@ -222,8 +226,21 @@ def _run_families(result: AuditResult, distinct: int) -> list[str]:
     lines += _family(
         "certaudit_certificates",
         "gauge",
-        "Distinct certificates (by SHA-256) found in the last run.",
-        [((), float(distinct))],
+        "Distinct deployed certificates (by SHA-256) of the last run: trust-store roots and "
+        "archived certbot generations are not counted.",
+        [((), float(counts.certificates))],
+    )
+    lines += _family(
+        "certaudit_certificates_expired",
+        "gauge",
+        "Distinct deployed certificates that had expired when the last run finished.",
+        [((), float(counts.expired))],
+    )
+    lines += _family(
+        "certaudit_certificates_expiring",
+        "gauge",
+        "Distinct deployed certificates not expired with at most within_days days left.",
+        [((("within_days", str(d)),), float(n)) for d, n in counts.expiring.items()],
     )
     lines += _family(
         "certaudit_run_timestamp_seconds",

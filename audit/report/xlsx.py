@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from openpyxl.utils import get_column_letter
 
 from audit.model import AuditResult, Finding, HostResult, Severity
 from audit.report import view
+from audit.report.counts import run_counts
 from audit.text import inert
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -194,8 +195,8 @@ def _exposed(cells: list[WriteOnlyCell]) -> None:
 def _summary(wb: Workbook, result: AuditResult, uses: Sequence[view.CertUse]) -> None:
     sheet = _Sheet(wb, "Summary", ["Item", "Value"], [38, 48])
     audited, total, pct = view.coverage(result)
-    by_sev = view.severity_counts(view.open_findings(result.findings))
-    buckets = Counter(view.expiry_bucket(u.days_left) for u in uses)
+    counts = run_counts(result, uses)
+    by_sev = counts.by_severity
     rows: list[tuple[str, Any]] = [
         ("Run", result.run_id),
         ("Inventory", result.inventory),
@@ -206,14 +207,15 @@ def _summary(wb: Workbook, result: AuditResult, uses: Sequence[view.CertUse]) ->
         ("Hosts audited", audited),
         ("Hosts not audited", total - audited),
         ("Coverage (%)", round(pct, 1)),
-        ("Distinct certificates", len(uses)),
-        ("Certificates expired", buckets["expired"]),
-        ("Certificates expiring within 7 days", buckets["d7"]),
-        ("Certificates expiring within 30 days", buckets["d7"] + buckets["d14"] + buckets["d30"]),
+        ("Distinct certificates deployed", counts.certificates),
+        ("Certificates only in trust stores or archives", counts.trust_only),
+        ("Certificates expired", counts.expired),
+        ("Certificates expiring within 7 days", counts.expiring[7]),
+        ("Certificates expiring within 30 days", counts.expiring[30]),
         ("Findings", len(result.findings)),
     ]
     rows += [(f"Findings: {s.value}", by_sev[s]) for s in Severity]
-    rows.append(("Findings waived", len(result.findings) - sum(by_sev.values())))
+    rows.append(("Findings waived", counts.waived))
     for label, value in rows:
 
         def style(cells: list[WriteOnlyCell], label: str = label, value: Any = value) -> None:
@@ -307,6 +309,8 @@ def _certificates(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
             "Self-signed",
             "SHA-256",
             "Parser warnings",
+            "Kind",
+            "Deployed",
         ],
     )
     for u in uses:
@@ -334,6 +338,8 @@ def _certificates(wb: Workbook, uses: Sequence[view.CertUse]) -> None:
                 "yes" if c.self_signed else "no",
                 c.sha256,
                 "; ".join(c.warnings),
+                ", ".join(sorted({loc.kind.value for loc in u.locations})),
+                "yes" if u.deployed else "no",
             ],
             _days_at(10, u.days_left),
         )
