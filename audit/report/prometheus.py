@@ -223,6 +223,31 @@ def _run_families(result: AuditResult, counts: Counts) -> list[str]:
         "1 if the host was audited in the last run, 0 if it could not be.",
         (((("host", r.host.name),), 1.0 if r.outcome.audited else 0.0) for r in result.hosts),
     )
+    lines += _count_families(counts)
+    lines += _family(
+        "certaudit_run_timestamp_seconds",
+        "gauge",
+        "Unix timestamp at which the last audit run finished.",
+        [((), _ts(result.finished_at))],
+    )
+    lines += _family(
+        "certaudit_run_duration_seconds",
+        "gauge",
+        "How long the last audit run took.",
+        [((), round((result.finished_at - result.started_at).total_seconds(), 3))],
+    )
+    lines += _family(
+        "certaudit_run_partial",
+        "gauge",
+        "1 if the last audit run was interrupted before every host finished.",
+        [((), 1.0 if result.partial else 0.0)],
+    )
+    return lines
+
+
+def _count_families(counts: Counts) -> list[str]:
+    """The run's certificate counts, as every report counts them."""
+    lines: list[str] = []
     lines += _family(
         "certaudit_certificates",
         "gauge",
@@ -241,23 +266,5 @@ def _run_families(result: AuditResult, counts: Counts) -> list[str]:
         "gauge",
         "Distinct deployed certificates not expired with at most within_days days left.",
         [((("within_days", str(d)),), float(n)) for d, n in counts.expiring.items()],
-    )
-    lines += _family(
-        "certaudit_run_timestamp_seconds",
-        "gauge",
-        "Unix timestamp at which the last audit run finished.",
-        [((), _ts(result.finished_at))],
-    )
-    lines += _family(
-        "certaudit_run_duration_seconds",
-        "gauge",
-        "How long the last audit run took.",
-        [((), round((result.finished_at - result.started_at).total_seconds(), 3))],
-    )
-    lines += _family(
-        "certaudit_run_partial",
-        "gauge",
-        "1 if the last audit run was interrupted before every host finished.",
-        [((), 1.0 if result.partial else 0.0)],
     )
     return lines

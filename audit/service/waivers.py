@@ -378,8 +378,3 @@ def apply_waivers(
     expired = tuple(w for i, w in enumerate(waivers.waivers) if not in_force[i])
     stale = tuple(w for i, w in enumerate(waivers.waivers) if in_force[i] and not used[i])
     return Applied(tuple(out), expired, stale)
-
-
-def waived(findings: Iterable[Finding]) -> int:
-    """How many findings are waived."""
-    return sum(1 for f in findings if f.waiver is not None)
