@@ -5,9 +5,11 @@ same hosts, certificates (with every location: the blast radius) and findings.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,19 +34,32 @@ def _blast(why: str) -> str:
     return m.group(0) if m else ""
 
 
+def _ours(text: str) -> bool:
+    """Not under /tmp: the lab hosts share the machine's /tmp and process table, so a web
+    server another test session runs there, and the files its configuration names, come
+    and go between two runs; what the lab planted is under /etc."""
+    return os.path.join(tempfile.gettempdir(), "") not in text
+
+
 def _shape(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "hosts": [(h["name"], h["outcome"]) for h in doc["hosts"]],
         "certificates": sorted(
             (
                 c["sha256"],
-                sorted((loc["host"], loc["path"], loc["index"]) for loc in c["locations"]),
+                sorted(
+                    (loc["host"], loc["path"], loc["index"])
+                    for loc in c["locations"]
+                    if _ours(loc["path"])
+                ),
             )
             for c in doc["certificates"]
+            if any(_ours(loc["path"]) for loc in c["locations"])
         ),
         "findings": sorted(
             (f["id"], f["host"], f["subject"], f["severity"], _blast(f["why"]))
             for f in doc["findings"]
+            if _ours(f["subject"]) and _ours(f["detail"])
         ),
     }
 
