@@ -139,8 +139,13 @@ def host_argv(source: Path, host: str) -> tuple[str, ...]:
 
 
 def limit_argv(source: Path, pattern: str) -> tuple[str, ...]:
-    """`all --limit PATTERN`, as `certaudit --limit` means it (and `@file` works)."""
-    return ("ansible", "-i", str(source), "all", "--limit", pattern, "--list-hosts")
+    """`ansible -i SOURCE PATTERN --list-hosts`; a pattern with an `@file` term goes to
+    `all --limit PATTERN` instead, the only place Ansible reads limit files. Both select
+    through the same code (terms split, then plain, `&` and `!` terms applied in that
+    order); only the order of the listing differs, and hosts are compared as sets."""
+    if "@" in pattern:
+        return ("ansible", "-i", str(source), "all", "--limit", pattern, "--list-hosts")
+    return ("ansible", "-i", str(source), pattern, "--list-hosts")
 
 
 def listed_hosts(call: Call) -> list[str] | None:

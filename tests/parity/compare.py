@@ -110,9 +110,9 @@ def compare_inventory(case: Case, answers: Answers) -> list[str]:
 
 
 def compare_limit(case: Case, pattern: str, call: Call) -> list[str]:
-    """Ansible's `all --limit PATTERN --list-hosts` against certaudit's --limit: the same
-    hosts (as a set), or both refusing; a term Ansible warns matched nothing is named in a
-    certaudit warning too."""
+    """Ansible's `--list-hosts` for the pattern against certaudit's --limit: the same
+    hosts (as a set), or both refusing (Ansible lists no host or refuses); a term Ansible
+    warns matched nothing is named in a certaudit warning too."""
     ours = certaudit(case.path, pattern)
     theirs = listed_hosts(call)
     if theirs is None or not theirs:

@@ -26,7 +26,7 @@ def limit_text(case: Case, pattern: str) -> str:
 
 
 def ask_ansible(home: Path) -> tuple[Mapping[str, Answers], Mapping[tuple[str, str], Call]]:
-    """Every `ansible-inventory --list`, every `ansible all --limit P --list-hosts`, then
+    """Every `ansible-inventory --list`, every `ansible PATTERN --list-hosts`, then
     one `ansible-inventory --host` per inventory (its first host by name)."""
     check_installed()
     limits = [(c, p) for c in CASES for p in c.limits]

@@ -5,9 +5,10 @@ and port as the same user with the same key and the same become, as Ansible's ss
 connection would resolve them from `ansible-inventory --list` (and `--host`); where
 Ansible fails a host (a port that is not a number), certaudit does not audit that host;
 where Ansible skips a file it cannot parse, certaudit refuses the inventory naming that
-file and line. For each --limit pattern: the hosts `ansible all --limit PATTERN
---list-hosts` lists, or a refusal on both sides. Deliberate differences are listed in
-cases.py with their reason, and certaudit's warning for each is checked.
+file and line. For each --limit pattern: the hosts `ansible -i X PATTERN --list-hosts`
+lists (`all --limit PATTERN` for `@file`), or no host on both sides. Deliberate
+differences are listed in cases.py with their reason, and certaudit's warning for each is
+checked.
 """
 
 from __future__ import annotations
