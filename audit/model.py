@@ -11,6 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from audit.model_renewal import (  # the renewal types, re-exported: every layer imports here
+    CertbotLineage,
+    CertRenewal,
+    RenewalMechanism,
+    RenewalSchedule,
+    RenewalStatus,
+)
+
+RENEWAL_TYPES = (CertbotLineage, CertRenewal, RenewalMechanism, RenewalSchedule, RenewalStatus)
+"""Defined in audit/model_renewal.py (kept apart for this module's size)."""
+
 
 class Severity(enum.StrEnum):
     """How bad a finding is on its own, before exposure and urgency."""
@@ -264,6 +275,12 @@ class HostResult:
     finished: bool = True
     """False for the placeholder a run stores for every host when it begins: a run that
     was killed still lists the host, and `run --resume` knows to audit it again."""
+    renewal_schedules: tuple[RenewalSchedule, ...] = ()
+    """certbot's timers and cron entries (and other ACME clients' cron entries)."""
+    certbot_lineages: tuple[CertbotLineage, ...] = ()
+    cert_renewals: tuple[CertRenewal, ...] = ()
+    """Per deployed certificate of the host: what renews it (empty when the collection did
+    not look, e.g. a run of an older version)."""
 
 
 class ProbeStatus(enum.StrEnum):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
-from audit.certparse import ParsedItem, parse_bytes
+from audit.collect import fields, mechanism, renewal
+from audit.collect.certs import CertRecord, Files, certificates
 from audit.collect.discovery import (
     US,
     KeyDigest,
@@ -24,17 +26,18 @@ from audit.collect.discovery import (
     build_tls_configs,
     sockets_from,
 )
+from audit.collect.fields import display
 from audit.model import (
-    CertLocation,
+    CertbotLineage,
+    CertRenewal,
     CollectionIssue,
     FoundCert,
     IssueReason,
     KeyFile,
-    LocationKind,
+    RenewalSchedule,
     TlsConfig,
     Unparseable,
 )
-from audit.text import inert
 
 
 @dataclass(frozen=True)
@@ -59,37 +62,15 @@ class Collected:
     """TLS server blocks of nginx, Apache and HAProxy configuration."""
     config_files: tuple[str, ...] = ()
     """Web-server configuration files that were read."""
+    renewal_schedules: tuple[RenewalSchedule, ...] = ()
+    """certbot's timers and the cron entries of renewal clients."""
+    certbot_lineages: tuple[CertbotLineage, ...] = ()
+    cert_renewals: tuple[CertRenewal, ...] = ()
+    """What renews each deployed certificate of the host."""
     complete: bool = False
     """True only when the whole frame arrived, its record count matched and the output
     was not capped."""
 
-
-KNOWN_BUNDLES = frozenset(
-    {
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/pki/tls/certs/ca-bundle.trust.crt",
-        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-        "/etc/ssl/cert.pem",
-        "/etc/ssl/ca-bundle.pem",
-        "/etc/pki/tls/cacert.pem",
-        "/etc/ca-certificates/extracted/tls-ca-bundle.pem",
-    }
-)
-"""System CA bundle files: every certificate in them is a trust anchor."""
-
-CA_FOLDERS = (
-    "/etc/ssl/certs/",
-    "/etc/pki/ca-trust/",
-    "/usr/share/ca-certificates/",
-    "/usr/local/share/ca-certificates/",
-    "/etc/ca-certificates/",
-    "/usr/share/pki/ca-trust-source/",
-)
-"""Folders of the system trust store. A CA certificate there is kind "ca_bundle"; a leaf
-someone stored there (Debian's snakeoil, an admin's server certificate) stays "file"."""
-
-ARCHIVE_FOLDER = "/etc/letsencrypt/archive/"
 
 _FIELDS = {
     "FACT": 3,
@@ -114,6 +95,7 @@ _FIELDS = {
     "WEBFILE": 3,
     "WEB": 7,
     "KEYPUB": 4,
+    **renewal.FIELDS,
 }
 _SERVERS = {b"nginx", b"apache", b"haproxy"}
 _KEYPUB_STATUS = {"ok", "noopenssl", "unreadable", "missing", "notfile", "failed"}
@@ -134,69 +116,22 @@ _BAD_REASONS = {
 _ERR_CAP = 65536
 _MAX_ERR_ISSUES = 50
 _NONCE = re.compile(r"[A-Za-z0-9]{1,64}")
-_HEX = re.compile(rb"(?:[0-9a-f]{2})+")
 _B64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
-_DIGITS = re.compile(rb"[0-9]+")
-_SLASHES = re.compile(rb"/{2,}")
 _PRIVILEGE = re.compile(
     rb"sudo: (?:a password is required|a terminal is required|.*not in the sudoers"
     rb"|.*may not run sudo|.*is not allowed to execute|no tty present)"
 )
-
-
-class _Malformed(ValueError):
-    """One record line does not follow the format."""
-
-
-def display(raw: bytes) -> str:
-    """A file name for people: invalid UTF-8 and control characters shown as \\xNN."""
-    return inert(_SLASHES.sub(b"/", raw).decode("utf-8", "backslashreplace"))
-
-
-def _unhex(token: bytes) -> bytes:
-    if token == b"-":
-        return b""
-    if not _HEX.fullmatch(token):
-        raise _Malformed("bad hex field")
-    return bytes.fromhex(token.decode("ascii"))
-
-
-def _path(token: bytes) -> bytes:
-    raw = _SLASHES.sub(b"/", _unhex(token))
-    if not raw:
-        raise _Malformed("empty path")
-    return raw
-
-
-def _fields(token: bytes) -> str:
-    """A hex field of US-separated parts, each shown as `display` shows names."""
-    return US.join(display(part) for part in _unhex(token).split(US.encode()))
-
-
-def _short(data: bytes, limit: int = 300) -> str:
-    text = display(data.strip())
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-@dataclass
-class _CertRecord:
-    tag: str
-    path: bytes
-    number: int
-    payload: bytes = b""
-    label: bytes = b""
-    trailing: bool = False
-    bad: str = ""
+_Malformed = fields.Malformed
+_unhex, _path, _fields = fields.unhex, fields.path, fields.parts
+_short, _number = fields.short, fields.number
 
 
 @dataclass
 class _State:
     host: str
     facts: list[tuple[str, str]] = field(default_factory=list)
-    bundles: list[bytes] = field(default_factory=list)
-    file_links: dict[bytes, list[bytes]] = field(default_factory=dict)
-    dir_links: list[tuple[bytes, bytes]] = field(default_factory=list)
-    records: dict[bytes, list[_CertRecord]] = field(default_factory=dict)
+    files: Files = field(default_factory=lambda: Files(""))
+    renewal: renewal.Records = field(default_factory=renewal.Records)
     seen: set[tuple[str, bytes, int]] = field(default_factory=set)
     keys: dict[bytes, KeyFile] = field(default_factory=dict)
     issues: list[CollectionIssue] = field(default_factory=list)
@@ -262,7 +197,7 @@ def _frame(stdout: bytes, nonce: str) -> tuple[list[bytes], str]:
         count = stdout[end + len(end_marker) : count_end] if count_end >= 0 else b""
         body = stdout[start:end]
         lines = body.split(b"\n")[:-1] if body else []
-        if count_end < 0 or len(count) > 12 or not _DIGITS.fullmatch(count):
+        if count_end < 0 or len(count) > 12 or not fields.DIGITS.fullmatch(count):
             return lines, "the END line of the output frame is cut"
         if int(count) != len(lines):
             return lines, f"the output frame announces {int(count)} records, {len(lines)} arrived"
@@ -282,7 +217,7 @@ def _parse(
     host = str(host)
     stdout = bytes(stdout)
     stderr = bytes(stderr or b"")
-    state = _State(host)
+    state = _State(host, files=Files(host))
     lines, problem = _frame(stdout, str(nonce))
     for line in lines:
         try:
@@ -313,7 +248,8 @@ def _parse(
         state.issue(
             "", IssueReason.READ_ERROR, f"collection script exited with status {exit_status}"
         )
-    certificates, unparseable = _certificates(state)
+    state.files.archives = renewal.archives(state.renewal)
+    certs, unparseable = certificates(state.files)
     configs, config_issues = build_tls_configs(host, state.web, state.digests)
     for issue in config_issues:
         state.issue(issue.path, issue.reason, issue.detail)
@@ -322,16 +258,20 @@ def _parse(
     if dropped:
         detail = f"{len(dropped)} listening-socket lines could not be read and were left out"
         state.issue("", IssueReason.READ_ERROR, detail)
+    found = mechanism.evidence(host, state.renewal, certs, state.facts)
     return Collected(
-        certificates=tuple(certificates),
+        certificates=tuple(certs),
         unparseable=tuple(unparseable),
         key_files=tuple(state.keys.values()),
         issues=tuple(state.issues),
-        ca_bundles=tuple(dict.fromkeys(display(b) for b in state.bundles)),
+        ca_bundles=tuple(dict.fromkeys(display(b) for b in state.files.bundles)),
         facts=tuple(state.facts),
         sockets=sockets,
         tls_configs=tuple(configs),
         config_files=tuple(dict.fromkeys(state.web_files)),
+        renewal_schedules=found.schedules,
+        certbot_lineages=found.lineages,
+        cert_renewals=found.renewals,
         complete=complete,
     )
 
@@ -343,13 +283,6 @@ def _record(state: _State, line: bytes) -> None:
     if want is None or len(parts) != want + 1 or parts[-1] != b".":
         raise _Malformed(tag)
     _HANDLERS[tag](state, parts[1:-1])
-
-
-def _number(token: bytes) -> int:
-    """A count, index, line number or pid: ASCII digits, at most 12 of them."""
-    if len(token) > 12 or not _DIGITS.fullmatch(token):
-        raise _Malformed("number")
-    return int(token)
 
 
 def _fact(state: _State, f: list[bytes]) -> None:
@@ -364,9 +297,9 @@ def _unsup(state: _State, f: list[bytes]) -> None:
 def _link(state: _State, f: list[bytes]) -> None:
     link, target = _path(f[0]), _path(f[1])
     if f[2] == b"d":
-        state.dir_links.append((link, target))
+        state.files.dir_links.append((link, target))
     elif f[2] == b"f":
-        state.file_links.setdefault(target, []).append(link)
+        state.files.file_links.setdefault(target, []).append(link)
     else:
         raise _Malformed("link type")
 
@@ -374,25 +307,25 @@ def _link(state: _State, f: list[bytes]) -> None:
 def _pem(state: _State, f: list[bytes], tag: str) -> None:
     if f[2] not in _LABELS or not _B64.fullmatch(f[3]):
         raise _Malformed("certificate block")
-    _add(state, _CertRecord(tag, _path(f[0]), _number(f[1]), payload=f[3], label=f[2]))
+    _add(state, CertRecord(tag, _path(f[0]), _number(f[1]), payload=f[3], label=f[2]))
 
 
 def _bad(state: _State, f: list[bytes]) -> None:
     if f[2] not in _BAD_REASONS:
         raise _Malformed("bad block")
-    _add(state, _CertRecord("BAD", _path(f[0]), _number(f[1]), bad=_BAD_REASONS[f[2]]))
+    _add(state, CertRecord("BAD", _path(f[0]), _number(f[1]), bad=_BAD_REASONS[f[2]]))
 
 
 def _der(state: _State, f: list[bytes]) -> None:
     if f[1] not in (b"cert", b"p7") or f[2] not in (b"b64", b"hex") or f[4] not in (b"0", b"1"):
         raise _Malformed("der")
     data = base64.b64decode(f[3], validate=True) if f[2] == b"b64" else _unhex(f[3])
-    _add(state, _CertRecord("DER", _path(f[0]), 0, payload=data, trailing=f[4] == b"1"))
+    _add(state, CertRecord("DER", _path(f[0]), 0, payload=data, trailing=f[4] == b"1"))
 
 
 def _badder(state: _State, f: list[bytes]) -> None:
     bad = "DER certificate changed while it was read or failed its re-check; not collected"
-    _add(state, _CertRecord("BADDER", _path(f[0]), 0, bad=bad))
+    _add(state, CertRecord("BADDER", _path(f[0]), 0, bad=bad))
 
 
 def _big(state: _State, f: list[bytes]) -> None:
@@ -447,6 +380,12 @@ def _keypub(state: _State, f: list[bytes]) -> None:
     state.digests[path] = KeyDigest(path, status, "" if digest == "-" else digest)
 
 
+def _renewal_record(
+    handle: Callable[[renewal.Records, list[bytes]], None], state: _State, f: list[bytes]
+) -> None:
+    handle(state.renewal, f)
+
+
 def _issue_of(reason: IssueReason, detail: str) -> Callable[[_State, list[bytes]], None]:
     def handler(state: _State, f: list[bytes]) -> None:
         state.issue(display(_path(f[0])), reason, detail)
@@ -457,7 +396,7 @@ def _issue_of(reason: IssueReason, detail: str) -> Callable[[_State, list[bytes]
 _HANDLERS: dict[str, Callable[[_State, list[bytes]], None]] = {
     "FACT": _fact,
     "UNSUP": _unsup,
-    "BUNDLE": lambda state, f: state.bundles.append(_path(f[0])),
+    "BUNDLE": lambda state, f: state.files.bundles.append(_path(f[0])),
     "ROOT": lambda state, f: _root(state, _path(f[0]), f[1], f[2]),
     "LINK": _link,
     "PEM": lambda state, f: _pem(state, f, "PEM"),
@@ -479,6 +418,7 @@ _HANDLERS: dict[str, Callable[[_State, list[bytes]], None]] = {
     "WEBFILE": _webfile,
     "WEB": _web,
     "KEYPUB": _keypub,
+    **{tag: partial(_renewal_record, handle) for tag, handle in renewal.HANDLERS.items()},
 }
 """One handler per record tag (the fields of _FIELDS, without the tag and the final dot);
 each raises on a record that does not follow the format."""
@@ -496,20 +436,20 @@ def _root(state: _State, path: bytes, tag: bytes, how: bytes) -> None:
         state.issue(shown, IssueReason.UNSUPPORTED, "not an absolute path; not scanned")
     elif how == b"notfile":
         detail = (
-            "a web-server configuration names it as a certificate file, but it is not a "
-            "regular file (a folder, a special or pseudo-filesystem file); not read"
+            "a configuration (a web server's, a kubeconfig) names it as a certificate file, but "
+            "it is not a regular file (a folder, a special or pseudo-filesystem file); not read"
         )
         state.issue(shown, IssueReason.UNSUPPORTED, detail)
     elif how not in (b"scan", b"missing"):
         raise _Malformed("root state")
 
 
-def _add(state: _State, rec: _CertRecord) -> None:
+def _add(state: _State, rec: CertRecord) -> None:
     key = (rec.tag, rec.path, rec.number)
     if key in state.seen:
         return  # the same file under two overlapping roots
     state.seen.add(key)
-    state.records.setdefault(rec.path, []).append(rec)
+    state.files.records.setdefault(rec.path, []).append(rec)
 
 
 def _key(state: _State, path: bytes, kind: str, owner: bytes, group: bytes, mode: bytes) -> None:
@@ -543,103 +483,3 @@ def _errors(state: _State, root: bytes, message: bytes) -> None:
     if len(message) >= _ERR_CAP:
         detail = "error output of the walk reached its cap; the walk may have stopped early"
         state.issue(display(root), IssueReason.READ_ERROR, detail)
-
-
-def _items(rec: _CertRecord) -> list[ParsedItem]:
-    if rec.tag == "DER":
-        return parse_bytes(rec.payload)
-    label = rec.label.replace(b"_", b" ")
-    body = rec.payload
-    wrapped = b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    pem = b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, wrapped, label)
-    return parse_bytes(pem)
-
-
-def _kind(path: str, is_ca: bool, bundles: set[str], linked: bool) -> LocationKind:
-    if path in bundles:
-        return LocationKind.CA_BUNDLE
-    if any(path.startswith(folder) for folder in CA_FOLDERS):
-        return LocationKind.CA_BUNDLE if is_ca else LocationKind.FILE
-    if path.startswith(ARCHIVE_FOLDER) and not linked:
-        return LocationKind.ARCHIVE
-    return LocationKind.FILE
-
-
-def _aliases(state: _State, path: bytes) -> Iterable[bytes]:
-    yield from state.file_links.get(path, ())
-    for link, target in state.dir_links:
-        if path.startswith(target.rstrip(b"/") + b"/"):
-            yield link.rstrip(b"/") + path[len(target.rstrip(b"/")) :]
-        elif path == target:
-            yield link
-
-
-def _certificates(state: _State) -> tuple[list[FoundCert], list[Unparseable]]:
-    bundles = {display(b) for b in state.bundles} | KNOWN_BUNDLES
-    found: list[FoundCert] = []
-    unparseable: list[Unparseable] = []
-    for path, recs in state.records.items():
-        shown = display(path)
-        places = _Places(path, list(dict.fromkeys(_aliases(state, path))), bundles)
-        places.linked = path in state.file_links
-        index = 0
-        for rec in recs:
-            try:
-                index = _certificates_of(state, rec, places, index, found, unparseable)
-            except Exception as exc:  # one odd record costs that record
-                reason = f"could not be read ({type(exc).__name__})"
-                unparseable.append(Unparseable(state.host, shown, reason, index))
-                index += 1
-    return found, unparseable
-
-
-@dataclass
-class _Places:
-    """Where the certificates of one file are: the file and the names that lead to it."""
-
-    path: bytes
-    aliases: list[bytes]
-    bundles: set[str]
-    linked: bool = False
-
-
-def _certificates_of(
-    state: _State,
-    rec: _CertRecord,
-    places: _Places,
-    index: int,
-    found: list[FoundCert],
-    unparseable: list[Unparseable],
-) -> int:
-    """Adds what one record holds; returns the index of the next block of its file."""
-    shown = display(places.path)
-    if rec.bad:
-        unparseable.append(Unparseable(state.host, shown, rec.bad, index))
-        return index + 1
-    items = _items(rec)
-    if not items:
-        reason = "no certificate in a block that looked like one"
-        unparseable.append(Unparseable(state.host, shown, reason, index))
-        return index + 1
-    new: list[FoundCert] = []
-    for item in items:
-        if item.cert is None:
-            reason = item.error or "does not parse"
-            unparseable.append(Unparseable(state.host, shown, reason, index))
-            index += 1
-            continue
-        cert = item.cert
-        if rec.trailing:
-            note = "trailing bytes after the DER certificate (not collected)"
-            cert = replace(cert, warnings=cert.warnings + (note,))
-        for where in (places.path, *places.aliases):
-            where_shown = display(where)
-            if rec.tag == "KPEM":
-                kind = LocationKind.KUBECONFIG
-            else:
-                kind = _kind(where_shown, cert.is_ca, places.bundles, places.linked)
-            location = CertLocation(state.host, where_shown, kind, index, item.format)
-            new.append(FoundCert(cert, location))
-        index += 1
-    found.extend(new)
-    return index

@@ -7,10 +7,15 @@
 # key `openssl pkey -pubout` derives from it on the host (the key itself is read by openssl
 # here and never printed).
 #
-# build_script() prepends:
+# build_script() prepends these parameters, then renewal.sh (definitions for CA_RENEW):
 #   CA_NONCE='<random>'  CA_MAXB=<max bytes per file>  CA_MAXF=<max entries per root>
 #   CA_LISTEN=<1 or empty>                           (discover listeners and web configs)
 #   CA_PROCCONF=<1 or empty>                         (also the configs running servers use)
+#   CA_RENEW=<1 or empty>                            (renewal pipelines, below)
+#   CA_RN_CONF CA_RN_LOGS CA_RN_UNITS CA_RN_STAMPS CA_RN_CRON CA_RN_ACME CA_RN_CADDY
+#   CA_RN_KUBE CA_RN_KUBELET: newline-separated folders and files read for them;
+#   CA_RN_SDRUN (systemd's runtime folder), CA_RN_SYSTEMCTL and CA_RN_KUBEADM (1 or empty:
+#   ask systemctl, run `kubeadm certs check-expiration`)
 #   set -- 'd/etc/ssl' ... 'x/extra/path' ... 'n/etc/nginx/nginx.conf' ...
 #                     (d = default root, x = asked for, n/a/h = nginx/Apache/HAProxy config)
 #
@@ -38,7 +43,12 @@
 #                                                    of one certificate (TRUSTED CERTIFICATE:
 #                                                    without what follows it) or a certs-only
 #                                                    PKCS#7 (no content, no signer)
-#   KPEM <hexpath> <n> <label> <base64> .            n-th block inside kubeconfig *-data fields
+#   KPEM <hexpath> <n> <label> <base64> .            n-th certificate block inside the values of
+#                                                    exactly certificate-authority-data and
+#                                                    client-certificate-data (plain, quoted,
+#                                                    block scalars, JSON), decoded on the host
+#   KREF <hexkubeconfig> <ca|client> <hexfile> .     a certificate file a kubeconfig names
+#                                                    (certificate-authority, client-certificate)
 #   BAD <hexpath> <n> <unterminated|badchars|notcert|length> .   a block that was not sent
 #   DER <hexpath> <cert|p7> <b64|hex> <data> <trailing 0|1> .   (p7: certs-only, as PEM)
 #   BADDER <hexpath> .                               DER that changed or failed its re-check
@@ -64,6 +74,25 @@
 #                                                    SHA-256 of the public key derived on the
 #                                                    host from a key file a configuration names
 #                                                    (notfile: not a regular file, not opened)
+# Renewal pipelines (when CA_RENEW is set; nothing is run that renews, locks or rotates):
+#   FACT systemd <running|no> .                      systemctl answered, or CA_RN_SDRUN exists
+#   SDPROP <hexunit> <hexkey> <hexvalue> .           a property from `systemctl show` (state,
+#                                                    triggers, the service's last result)
+#   UNIT <hextimer> <hexfile|-> <enabled|disabled|masked|absent> <stamp mtime|-> .
+#                                                    a timer as its files say
+#   CRON <hexfile> <line> <hexschedule> <hexuser|-> <certbot|acme.sh|lego>
+#        <active|commented> <nosystemd|-> <hexfolders> .   a cron line running a client
+#                                                    (never its command; nosystemd: Debian's
+#                                                    guard, it does nothing where systemd runs)
+#   CBLIN <hexconfdir> <hexconf> <hexcert> <hexfullchain> <hexarchive> <hexauthenticator>
+#         <hexserver> <hexrenew_before_expiry> .     a certbot renewal configuration
+#   CBLOG <hexlogdir> <n> <hexline> .                a line of certbot's log (letsencrypt.log.n)
+#                                                    matching a known pattern
+#   ACME <acme.sh|lego|caddy> <hexsource> <hexname> <hexpaths> <next renewal|-> .
+#                                                    certificates another ACME client manages
+#                                                    (\037-separated folders and files)
+#   KUBELET <hexfile> <hexkey> <true|false> .        the kubelet's rotation settings
+#   KUBEADM <json|table> <hexline> .                 `kubeadm certs check-expiration` output
 #
 # Web-server configuration is read, never run: main files are the 'n' (nginx), 'a' (Apache)
 # and 'h' (HAProxy) arguments plus the -c/-f files of running servers that run as root or a
@@ -86,6 +115,10 @@ function ca_init(  i) {
   CA_BOM = sprintf("%c%c%c", 239, 187, 191)
   CA_P2[0] = 1
   for (i = 1; i <= 16; i++) CA_P2[i] = CA_P2[i - 1] * 2
+  SQ = sprintf("%c", 39)
+  CA_CTL = sprintf("[%c-%c%c]", 1, 31, 127)
+  CA_KYRE = "(certificate-authority|client-certificate)(-data)?[\"" SQ "]?[ \t]*:"
+  CA_KKRE = "client-key-data[\"" SQ "]?[ \t]*:"
 }
 function hex(s,  o, j, n) {
   n = length(s); o = ""
@@ -238,12 +271,120 @@ function pem_line(s, line, tag,  t) {
 }
 function pem_start(s) { S_in[s] = 0; S_body[s] = ""; S_next[s] = 0 }
 function pem_end(s) { if (S_in[s]) pem_bad(s, "unterminated") }
-function kubeline(line) {
-  return line ~ /^[ \t]*(certificate-authority-data|client-certificate-data)[ \t]*:[ \t]*[A-Za-z0-9+\/=]+[ \t\r]*$/
+# Kubeconfig data. Only the values of exactly `certificate-authority-data` and
+# `client-certificate-data` are read (a plain, quoted or block scalar; a JSON member), they
+# are decoded here and only the certificate blocks inside are printed (KPEM): no other key,
+# `client-key-data` included, is ever decoded. `certificate-authority` and
+# `client-certificate` file names are printed as KREF (mode "refs": as absolute paths for
+# the shell). KM is the value being read: "" none, plain, block, dq or sq (quoted, on
+# further lines); KI the indentation of its key.
+function kube_reset() { KM = ""; KV = ""; KK = ""; KI = -1 }
+function kube_indent(line,  n) { n = match(line, /[^ ]/); return n ? n - 1 : length(line) }
+function kube_line(line,  t, ind) {
+  t = line; sub(/\r$/, "", t)
+  if (KM == "dq" || KM == "sq") { kube_quoted(t); return 1 }
+  if (KM != "") {
+    if (t ~ /^[ \t]*$/) return 1
+    ind = kube_indent(t)
+    if (ind > KI && !(KM == "plain" && t ~ /^[ \t]*#/)) {
+      sub(/^[ \t]+/, "", t)
+      if (KM == "plain") sub(/[ \t]+#.*$/, "", t)
+      KV = KV t
+      return 1
+    }
+    kube_flush()
+  }
+  return kube_start(t)
 }
-function kube(line,  v, i, L, c, acc, bits, p, ch, buf) {
-  v = line
-  sub(/^[ \t]*[a-z-]+[ \t]*:[ \t]*/, "", v); gsub(/[ \t\r]/, "", v)
+# The key of a YAML line, when it is one of the four: sets KK and KI, returns what follows
+# its colon (with a leading "\001" when the line is not one of them).
+function kube_key(t,  s, ind, p, q, i, K, rest) {
+  s = t; ind = kube_indent(s); s = substr(s, ind + 1)
+  if (substr(s, 1, 2) == "- ") {
+    s = substr(s, 3); p = match(s, /[^ ]/)
+    if (!p) return "\001"
+    ind += 1 + p; s = substr(s, p)
+  }
+  q = substr(s, 1, 1)
+  if (q != "\"" && q != SQ) q = ""
+  else s = substr(s, 2)
+  for (i = 1; i <= 4; i++) {
+    K = (i == 1) ? "certificate-authority-data" : (i == 2) ? "client-certificate-data" : (i == 3) ? "certificate-authority" : "client-certificate"
+    if (substr(s, 1, length(K)) != K) continue
+    rest = substr(s, length(K) + 1)
+    if (q != "") { if (substr(rest, 1, 1) != q) continue; rest = substr(rest, 2) }
+    sub(/^[ \t]*/, "", rest)
+    if (substr(rest, 1, 1) != ":") continue
+    rest = substr(rest, 2)
+    if (q == "" && rest != "" && rest !~ /^[ \t]/) continue
+    KK = K; KI = ind
+    sub(/^[ \t]+/, "", rest); sub(/[ \t]+$/, "", rest)
+    return rest
+  }
+  return "\001"
+}
+function kube_start(t,  rest, c) {
+  rest = kube_key(t)
+  if (rest == "\001") return kube_json(t)
+  if (KK !~ /-data$/) { kube_ref(KK, kube_scalar(rest)); kube_reset(); return 1 }
+  if (substr(rest, 1, 1) == "!") sub(/^![^ \t]*[ \t]*/, "", rest)
+  c = substr(rest, 1, 1)
+  KV = ""
+  if (c == "|" || c == ">") { KM = "block"; return 1 }
+  if (c == "\"" || c == SQ) { KM = (c == "\"") ? "dq" : "sq"; kube_quoted(substr(rest, 2)); return 1 }
+  sub(/[ \t]+#.*$/, "", rest)
+  KV = rest; KM = "plain"
+  return 1
+}
+function kube_quoted(s,  i, L, c, q) {
+  q = (KM == "dq") ? "\"" : SQ
+  L = length(s)
+  for (i = 1; i <= L; i++) {
+    c = substr(s, i, 1)
+    if (c == q) {
+      if (KM == "sq" && substr(s, i + 1, 1) == SQ) { i++; continue }
+      kube_flush()
+      return
+    }
+    if (KM == "dq" && c == "\\") { i++; continue }
+    KV = KV c
+  }
+}
+function kube_scalar(s,  q, j) {
+  q = substr(s, 1, 1)
+  if (q == "\"" || q == SQ) { s = substr(s, 2); j = index(s, q); return j ? substr(s, 1, j - 1) : s }
+  sub(/[ \t]+#.*$/, "", s)
+  return s
+}
+# JSON (or YAML flow) members "key": "value", any number on a line.
+function kube_json(t,  s, K, j, v, found) {
+  if (t ~ /^[ \t]*#/ || (!index(t, "\"certificate-authority") && !index(t, "\"client-certificate"))) return 0
+  s = t; found = 0
+  while (match(s, /"(certificate-authority-data|client-certificate-data|certificate-authority|client-certificate)"[ \t]*:[ \t]*"/)) {
+    K = substr(s, RSTART + 1); K = substr(K, 1, index(K, "\"") - 1)
+    s = substr(s, RSTART + RLENGTH); j = index(s, "\"")
+    if (!j) break
+    v = substr(s, 1, j - 1); s = substr(s, j + 1)
+    if (K !~ /-data$/) kube_ref(K, v)
+    else if (!KREFS) kube_value(v)
+    found = 1
+  }
+  return found
+}
+function kube_ref(K, v,  d) {
+  gsub(/\\/, "", v)
+  if (v == "" || length(v) > 4096 || v ~ CA_CTL) return
+  if (KREFS) {
+    if (substr(v, 1, 1) != "/") { d = KFILE; sub(/\/[^\/]*$/, "", d); v = d "/" v }
+    print v
+    return
+  }
+  printf "KREF %s %s %s .\n", CA_HP, (K == "client-certificate") ? "client" : "ca", hex(v)
+}
+function kube_flush() { if (KK != "" && !KREFS) kube_value(KV); kube_reset() }
+function kube_end() { if (KM != "") kube_flush(); kube_reset() }
+function kube_value(v,  i, L, c, acc, bits, p, ch, buf) {
+  gsub(/[ \t\r\\]/, "", v)
   acc = 0; bits = 0; buf = ""; L = length(v); S_in[2] = 0; S_body[2] = ""
   for (i = 1; i <= L; i++) {
     c = substr(v, i, 1)
@@ -286,8 +427,10 @@ BEGIN {
         if (line ~ /-----BEGIN [A-Z0-9 ]*PRIVATE KEY/) hk = 1
         else if (line ~ /-----BEGIN (CERTIFICATE|TRUSTED CERTIFICATE|X509 CERTIFICATE|PKCS7|CERTIFICATE CHAIN)-----/) hc = 1
       } else if (index(line, "PuTTY-User-Key-File-") == 1) hk = 1
-      else if (kubeline(line)) hy = 1
-      else if (line ~ /^[ \t]*client-key-data[ \t]*:[ \t]*[A-Za-z0-9+\/=]/) hk = 1
+      else if (index(line, "certificate") || index(line, "key-data")) {
+        if (line ~ CA_KYRE) hy = 1
+        if (line ~ CA_KKRE) hk = 1
+      }
     }
     if (r < 0) fl = fl "e"
     close(f)
@@ -311,14 +454,15 @@ BEGIN {
     if (F[i] !~ /[cy]/ || F[i] ~ /[eL]/) continue
     f = ARGV[i]
     if (badpath(f)) continue
-    CA_HP = hex(f); n = 0
-    pem_start(1); pem_start(2)
+    CA_HP = hex(f); n = 0; ky = (F[i] ~ /y/)
+    pem_start(1); pem_start(2); kube_reset()
     while ((getline line < f) > 0) {
       n += length(line) + 1
       if (n > maxb + 1) break
-      if (kubeline(line)) { kube(line); continue }
+      if (ky && kube_line(line)) continue
       pem_line(1, line, "PEM")
     }
+    if (ky) kube_end()
     pem_end(1)
     close(f)
   }
@@ -1114,6 +1258,14 @@ ca_main() {
     done
     IFS=$oifs
   fi
+  if [ -n "$CA_RENEW" ]; then
+    refs=$(ca_krefs)
+    oifs=$IFS; IFS=$CA_NL
+    for l in $refs; do
+      case $l in /*) set -- "$@" "c$l" ;; esac
+    done
+    IFS=$oifs
+  fi
   set -- "$@" "--"
   for c in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
       /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem /etc/ssl/cert.pem \
@@ -1160,6 +1312,7 @@ ca_main() {
     [ -n "$CA_FIND" ] && ca_scan "$CA_SCAN"
   done
   CA_WTMO=
+  [ -z "$CA_RENEW" ] || ca_renewal
   [ -z "$CA_LISTEN" ] || ca_keypubs
   return 0
 }

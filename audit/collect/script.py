@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
@@ -42,6 +43,69 @@ DEFAULT_WEB_CONFIGS: tuple[tuple[str, str], ...] = (
 """Main configuration files read for TLS directives (with what they include), in addition
 to the -c/-f files of running servers. Missing ones are skipped silently."""
 
+
+@dataclass(frozen=True)
+class RenewalPaths:
+    """Where the renewal pipelines are read on a host (tests point them at a tree)."""
+
+    certbot_config: tuple[str, ...] = ("/etc/letsencrypt",)
+    """certbot configuration folders; units, cron lines and cli.ini may name more."""
+    certbot_logs: tuple[str, ...] = ("/var/log/letsencrypt",)
+    unit_dirs: tuple[str, ...] = (
+        "/etc/systemd/system",
+        "/run/systemd/system",
+        "/lib/systemd/system",
+        "/usr/lib/systemd/system",
+    )
+    """systemd unit folders, highest precedence first."""
+    timer_stamps: str = "/var/lib/systemd/timers"
+    cron: tuple[str, ...] = (
+        "/etc/crontab",
+        "/etc/cron.d",
+        "/var/spool/cron/crontabs/root",
+        "/var/spool/cron/root",
+    )
+    acme_sh: tuple[str, ...] = ("/root/.acme.sh",)
+    caddy: tuple[str, ...] = (
+        "/var/lib/caddy/.local/share/caddy",
+        "/root/.local/share/caddy",
+    )
+    kubernetes: str = "/etc/kubernetes"
+    kubelet: str = "/var/lib/kubelet"
+    systemd_runtime: str = "/run/systemd/system"
+    """Exists when systemd is PID 1 (Debian's certbot cron line tests it)."""
+    systemctl: bool = True
+    """Ask `systemctl show` (it answers only where systemd runs)."""
+    kubeadm: bool = True
+    """Run `kubeadm certs check-expiration` where kubeadm is installed (read-only)."""
+
+
+def _renewal_header(paths: RenewalPaths | None) -> bytes:
+    if paths is None:
+        return b"CA_RENEW=\n"
+    lists = {
+        "CA_RN_CONF": paths.certbot_config,
+        "CA_RN_LOGS": paths.certbot_logs,
+        "CA_RN_UNITS": paths.unit_dirs,
+        "CA_RN_STAMPS": (paths.timer_stamps,),
+        "CA_RN_CRON": paths.cron,
+        "CA_RN_ACME": paths.acme_sh,
+        "CA_RN_CADDY": paths.caddy,
+        "CA_RN_KUBE": (paths.kubernetes,),
+        "CA_RN_KUBELET": (paths.kubelet,),
+        "CA_RN_SDRUN": (paths.systemd_runtime,),
+    }
+    out = [b"CA_RENEW=1\n"]
+    for name, values in lists.items():
+        if any("\n" in v for v in values):
+            raise ValueError(f"{name}: a newline in a path")
+        out.append(name.encode() + b"=" + shell_quote("\n".join(_normalise(v) for v in values)))
+        out.append(b"\n")
+    out.append(b"CA_RN_SYSTEMCTL=%s\n" % (b"1" if paths.systemctl else b""))
+    out.append(b"CA_RN_KUBEADM=%s\n" % (b"1" if paths.kubeadm else b""))
+    return b"".join(out)
+
+
 _WEB_TAGS = {"nginx": "n", "apache": "a", "haproxy": "h"}
 
 _NONCE = re.compile(r"[A-Za-z0-9]{16,64}")
@@ -54,8 +118,10 @@ def new_nonce() -> str:
 
 @lru_cache(maxsize=1)
 def script_text() -> bytes:
-    """The fixed part of the script, as shipped in the package."""
-    return resources.files("audit.collect").joinpath("remote.sh").read_bytes()
+    """The fixed part of the script, as shipped in the package: the renewal pipelines'
+    definitions (renewal.sh), then the collector that uses them (remote.sh)."""
+    folder = resources.files("audit.collect")
+    return folder.joinpath("renewal.sh").read_bytes() + folder.joinpath("remote.sh").read_bytes()
 
 
 def shell_quote(value: str | bytes) -> bytes:
@@ -80,6 +146,7 @@ def build_script(
     max_files_per_root: int = 20_000,
     listeners: bool = True,
     web_configs: Sequence[tuple[str, str]] | None = None,
+    renewal: RenewalPaths | None = RenewalPaths(),  # noqa: B008 - frozen, never mutated
 ) -> bytes:
     """The complete script for one host.
 
@@ -89,7 +156,9 @@ def build_script(
     the host. `listeners` adds the listening sockets, the web servers' TLS configuration
     (`web_configs`, (server, main file) pairs; None = DEFAULT_WEB_CONFIGS plus the files
     running servers were started with, `-c`/`-f`) and the public-key digests of the keys
-    it names. Raises ValueError for a malformed nonce, a NUL in a path, a bad limit or an
+    it names. `renewal` reads the renewal pipelines there (certbot, its timers and cron
+    entries, other ACME clients, the kubelet's rotation, kubeadm); None leaves them out.
+    Raises ValueError for a malformed nonce, a NUL in a path, a bad limit or an
     unknown server.
     """
     if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
@@ -115,6 +184,7 @@ def build_script(
             b"CA_MAXF=%d\n" % max_files_per_root,
             b"CA_LISTEN=%s\n" % (b"1" if listeners else b""),
             b"CA_PROCCONF=%s\n" % (b"1" if web_configs is None else b""),
+            _renewal_header(renewal),
             b"set -- " + b" ".join(words) + b"\n",
         )
     )

@@ -689,4 +689,7 @@ def _result(
         tls_configs=collected.tls_configs,
         bytes_received=len(transcript.stdout) + len(transcript.stderr),
         facts=collected.facts,
+        renewal_schedules=collected.renewal_schedules,
+        certbot_lineages=collected.certbot_lineages,
+        cert_renewals=collected.cert_renewals,
     )

@@ -21,6 +21,7 @@ from audit.analyze import (
     served_cert_contexts,
 )
 from audit.certparse import parse_bytes
+from audit.collect import kubeconfig
 from audit.errors import ConfigError
 from audit.model import (
     CertInfo,
@@ -425,7 +426,7 @@ def read_files(paths: Sequence[Path]) -> list[InspectedFile]:
             raise ConfigError(f"{path}: is a directory; give certificate files") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-        items = parse_bytes(data)
+        items = kubeconfig.certificates(data) or parse_bytes(data)
         certs = tuple((i.index, i.format, i.cert) for i in items if i.cert is not None)
         broken = [i for i in items if i.cert is None]
         bad = tuple(
