@@ -40,6 +40,7 @@ from audit.rules.base import (
     Settings,
     render,
 )
+from audit.rules.renewal import renewal_weight
 from audit.trust import (
     TrustStores,
     assess_chain,
@@ -88,6 +89,7 @@ def cert_contexts(
                 places[found.cert.sha256] += 1
     out = []
     for h in hosts:
+        renewals = {r.cert_sha256: r for r in h.cert_renewals}
         for found in h.certificates:
             if not found.location.kind.deployed:
                 continue
@@ -97,6 +99,7 @@ def cert_contexts(
                     location=found.location,
                     served=found.cert.sha256 in served,
                     blast_radius=places[found.cert.sha256],
+                    renewal=renewals.get(found.cert.sha256),
                 )
             )
     return out
@@ -156,12 +159,17 @@ def _blast(ctx: Context) -> tuple[float, str]:
 
 
 def score(severity: Severity, ctx: Context, days_left: float | None) -> tuple[float, str]:
-    """Risk = severity x exposure x urgency x blast radius, with the reasons as text."""
+    """Risk = severity x exposure x urgency x blast radius (x renewal health, for a
+    certificate's validity), with the reasons as text."""
     exposure, why_exposure = _exposure(ctx)
     urgency, why_urgency = _urgency(days_left)
     blast, why_blast = _blast(ctx)
-    risk = round(_SEVERITY_WEIGHT[severity] * exposure * urgency * blast, 2)
-    why = "; ".join(w for w in (severity.value, why_exposure, why_urgency, why_blast) if w)
+    renewal, why_renewal = renewal_weight(
+        ctx.renewal if isinstance(ctx, CertContext) and days_left is not None else None
+    )
+    risk = round(_SEVERITY_WEIGHT[severity] * exposure * urgency * blast * renewal, 2)
+    whys = (severity.value, why_exposure, why_urgency, why_renewal, why_blast)
+    why = "; ".join(w for w in whys if w)
     return risk, why
 
 

@@ -15,6 +15,7 @@ from audit.rules import (
     keys,
     names,
     parsing,
+    renewal,
     served,
     tls,
     validity,
@@ -32,14 +33,12 @@ REGISTRY: tuple[AnyRule, ...] = (
     *tls.RULES,
     *hoststore.RULES,
     *served.RULES,
+    *renewal.RULES,
 )
 
 BY_ID: dict[str, AnyRule] = {r.id: r for r in REGISTRY}
 
 PLANNED: dict[str, str] = {
-    "CERTBOT_TIMER_INACTIVE": "renewal pipelines (certbot, kubeadm, kubelet)",
-    "CERTBOT_RENEWAL_FAILING": "renewal pipelines (certbot, kubeadm, kubelet)",
-    "RENEWAL_NOT_AUTOMATED": "renewal pipelines (certbot, kubeadm, kubelet)",
     "K8S_CERT_NOT_READY": "Kubernetes clusters and client trust stores",
     "K8S_TLS_SECRET_MISSING": "Kubernetes clusters and client trust stores",
     "K8S_WEBHOOK_CA_MISMATCH": "Kubernetes clusters and client trust stores",

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from audit.model import (  # ChainVerdict lives in the model: trust.py (a lower layer) builds it
     CertInfo,
     CertLocation,
+    CertRenewal,
     ChainVerdict,
     HostResult,
     Listener,
@@ -65,6 +66,8 @@ class CertContext:
     off_path: bool = False
     """Sent in a served chain but not on the path a verifier builds from it (an extra or
     stale cross-signed certificate): modern clients ignore it, old ones may not."""
+    renewal: CertRenewal | None = None
+    """What renews it on its host (None: unknown, e.g. only served, or an older run)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from audit.rules.base import (
     render,
     rule,
 )
+from audit.rules.renewal import renewal_diagnose, renewal_fix
 
 _X509_DATES = "openssl x509 -noout -subject -dates -in {path}"
 _SERVED_DATES = (
@@ -28,7 +29,9 @@ def _values(ctx: CertContext) -> dict[str, str]:
 
 
 def _diagnose_for(ctx: CertContext) -> str | None:
-    return _SERVED_DATES if ctx.location.kind is LocationKind.LISTENER else None
+    if ctx.location.kind is LocationKind.LISTENER:
+        return _SERVED_DATES
+    return renewal_diagnose(ctx)
 
 
 def _where(ctx: CertContext) -> str:
@@ -85,7 +88,7 @@ def cert_expired(ctx: CertContext, settings: Settings) -> Iterable[Hit]:
         severity=severity,
         cert_sha256=cert.sha256,
         days_left=days,
-        fix=render(_OFF_PATH_FIX, _values(ctx)) if ctx.off_path else None,
+        fix=render(_OFF_PATH_FIX, _values(ctx)) if ctx.off_path else renewal_fix(ctx, settings.now),
     )
 
 
@@ -127,7 +130,7 @@ def cert_expiring(ctx: CertContext, settings: Settings) -> Iterable[Hit]:
         values=_values(ctx),
         diagnose=_diagnose_for(ctx),
         severity=Severity.LOW if ctx.off_path else severity,
-        fix=render(_OFF_PATH_FIX, _values(ctx)) if ctx.off_path else None,
+        fix=render(_OFF_PATH_FIX, _values(ctx)) if ctx.off_path else renewal_fix(ctx, settings.now),
         cert_sha256=cert.sha256,
         days_left=days,
     )
