@@ -29,7 +29,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from audit.history import rows
+from audit.history import renewal_rows, rows
 from audit.history.codec import Row, scalar
 from audit.history.schema import (
     CA_BUNDLES,
@@ -193,6 +193,10 @@ class EvidenceStore:
         """The evidence pk of the host's files but its trust store; None: it has none."""
         return self._flat(conn, "files", _file_rows(r, self._cert))
 
+    def renewal(self, conn: sqlite3.Connection, r: HostResult) -> int | None:
+        """The evidence pk of what renews the host's certificates; None when it has none."""
+        return self._flat(conn, "renewal", renewal_rows.parts(r, _NO_OWNER))
+
     def trust(self, conn: sqlite3.Connection, r: HostResult) -> int | None:
         """The evidence pk of the host's system trust store; None when it has none."""
         return self._flat(conn, "trust", _trust_rows(r, self._cert))
@@ -231,6 +235,7 @@ def release(conn: sqlite3.Connection, pks: Sequence[int | None]) -> None:
             "DELETE FROM evidence WHERE pk = ?1"
             " AND NOT EXISTS (SELECT 1 FROM hosts WHERE files_evidence = ?1)"
             " AND NOT EXISTS (SELECT 1 FROM hosts WHERE trust_evidence = ?1)"
+            " AND NOT EXISTS (SELECT 1 FROM hosts WHERE renewal_evidence = ?1)"
             " AND NOT EXISTS (SELECT 1 FROM hosts WHERE listener_evidence = ?1)",
             (pk,),
         )
@@ -252,6 +257,7 @@ def collect_garbage(conn: sqlite3.Connection) -> Collected:
         "DELETE FROM evidence WHERE pk NOT IN ("
         " SELECT files_evidence FROM hosts WHERE files_evidence IS NOT NULL"
         " UNION SELECT trust_evidence FROM hosts WHERE trust_evidence IS NOT NULL"
+        " UNION SELECT renewal_evidence FROM hosts WHERE renewal_evidence IS NOT NULL"
         " UNION SELECT listener_evidence FROM hosts WHERE listener_evidence IS NOT NULL)"
     ).rowcount
     certificates = conn.execute(

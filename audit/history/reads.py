@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from audit.errors import HistoryError
-from audit.history import rows
+from audit.history import renewal_rows, rows
 from audit.history.codec import Row, fetch, from_sql, opt_dt, parse_dt
 from audit.history.files import explain
 from audit.history.lock import RunLock
@@ -47,6 +47,7 @@ _FILES = (
     " UNION SELECT trust_evidence FROM hosts WHERE run_id = ?1"
 )
 _LISTENERS = "SELECT listener_evidence FROM hosts WHERE run_id = ?1"
+_RENEWAL = "SELECT renewal_evidence FROM hosts WHERE run_id = ?1"
 """The evidence the hosts of a run point at (the run id as parameter 1)."""
 _TEXTS = "t.title, t.detail, t.diagnose, t.fix, t.why"
 
@@ -222,6 +223,7 @@ class RunReads:
         cert = self._cert_ref(run_id)
         files = self._file_parts(run_id, cert)
         listeners = self._load_listeners(run_id, cert)
+        renewal = self._renewal_parts(run_id)
         hosts = tuple(
             rows.host_result_from(
                 row,
@@ -231,6 +233,10 @@ class RunReads:
                         for name, by in files.items()
                     },
                     "listeners": tuple(listeners.get(row["listener_evidence"], ())),
+                    **{
+                        name: tuple(by.get(row["renewal_evidence"], ()))
+                        for name, by in renewal.items()
+                    },
                 },
             )
             for row in self._rows(
@@ -269,6 +275,19 @@ class RunReads:
             "issues": self._per_evidence(ISSUES, run_id, rows.issue_from),
             "ca_bundles": self._per_evidence(CA_BUNDLES, run_id, rows.ca_bundle_from),
             "tls_configs": self._per_evidence(TLS_CONFIGS, run_id, rows.tls_config_from),
+        }
+
+    def _renewal_parts(self, run_id: str) -> dict[str, dict[int, list[Any]]]:
+        """The rows of the run's renewal evidence, by HostResult field, then by evidence pk."""
+        return {
+            name: self._grouped(
+                f"SELECT {table.select('t')} FROM {table.name} t"
+                f" WHERE t.evidence_pk IN ({_RENEWAL}) ORDER BY t.evidence_pk, t.seq",
+                run_id,
+                "evidence_pk",
+                make,
+            )
+            for name, (table, make) in renewal_rows.READS.items()
         }
 
     def _grouped(

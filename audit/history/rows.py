@@ -48,6 +48,7 @@ def host_row(
     files_evidence: int | None,
     listener_evidence: int | None,
     trust_evidence: int | None = None,
+    renewal_evidence: int | None = None,
 ) -> Row:
     h = r.host
     return {
@@ -77,6 +78,7 @@ def host_row(
         "listener_evidence": listener_evidence,
         "probe_ms": json_list(p.elapsed_ms for li in r.listeners for p in li.probes),
         "trust_evidence": trust_evidence,
+        "renewal_evidence": renewal_evidence,
     }
 
 

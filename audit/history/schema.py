@@ -93,6 +93,8 @@ HOSTS = Table(
         Column("probe_ms", "TEXT", since=4),
         # schema 5: the system trust store apart from the rest of the files
         Column("trust_evidence", "INTEGER REFERENCES evidence (pk)", since=5),
+        # schema 6: what renews the host's certificates
+        Column("renewal_evidence", "INTEGER REFERENCES evidence (pk)", since=6),
     ),
     constraints=("UNIQUE (run_id, name)",),
     indexes=(
@@ -100,6 +102,7 @@ HOSTS = Table(
         Index("hosts_files_evidence", "files_evidence", since=4),
         Index("hosts_listener_evidence", "listener_evidence", since=4),
         Index("hosts_trust_evidence", "trust_evidence", since=5),
+        Index("hosts_renewal_evidence", "renewal_evidence", since=6),
     ),
 )
 """One row per HostResult of a run (Host fields, outcome, timings, bytes), pointing at its
@@ -377,6 +380,83 @@ TLS_CONFIGS = Table(
 )
 """The TLS server configuration found on a host (schema 2; rebuilt in 4)."""
 
+_RENEWAL_OWNER = Column("evidence_pk", _OWNER)
+
+RENEWAL_SCHEDULES = Table(
+    "renewal_schedules",
+    (
+        _RENEWAL_OWNER,
+        _SEQ,
+        _HOST,
+        Column("client", "TEXT NOT NULL"),
+        Column("kind", "TEXT NOT NULL"),
+        Column("name", "TEXT NOT NULL"),
+        Column("source", "TEXT NOT NULL"),
+        Column("state", "TEXT NOT NULL"),
+        Column("active_state", "TEXT NOT NULL"),
+        Column("last_trigger", "TEXT"),
+        Column("next_trigger", "TEXT"),
+        Column("last_result", "TEXT NOT NULL"),
+        Column("effective", "INTEGER NOT NULL"),
+        Column("detail", "TEXT NOT NULL"),
+    ),
+    constraints=(_PER_EVIDENCE,),
+    without_rowid=True,
+    since=6,
+)
+"""A host's renewal schedules (schema 6): certbot's timers and clients' cron entries. This
+table and the two below belong to the host's `renewal_evidence`."""
+
+CERTBOT_LINEAGES = Table(
+    "certbot_lineages",
+    (
+        _RENEWAL_OWNER,
+        _SEQ,
+        _HOST,
+        Column("name", "TEXT NOT NULL"),
+        Column("conf", "TEXT NOT NULL"),
+        Column("config_dir", "TEXT NOT NULL"),
+        Column("cert_path", "TEXT NOT NULL"),
+        Column("fullchain_path", "TEXT NOT NULL"),
+        Column("archive_dir", "TEXT NOT NULL"),
+        Column("authenticator", "TEXT NOT NULL"),
+        Column("server", "TEXT NOT NULL"),
+        Column("renew_before_expiry", "TEXT NOT NULL"),
+        Column("cert_sha256", "TEXT NOT NULL"),
+        Column("last_attempt", "TEXT"),
+        Column("last_outcome", "TEXT NOT NULL"),
+        Column("last_error", "TEXT NOT NULL"),
+    ),
+    constraints=(_PER_EVIDENCE,),
+    without_rowid=True,
+    since=6,
+)
+
+CERT_RENEWALS = Table(
+    "cert_renewals",
+    (
+        _RENEWAL_OWNER,
+        _SEQ,
+        _HOST,
+        Column("cert_sha256", "TEXT NOT NULL"),
+        _PATH,
+        Column("mechanism", "TEXT NOT NULL"),
+        Column("status", "TEXT NOT NULL"),
+        Column("name", "TEXT NOT NULL"),
+        Column("schedule", "TEXT NOT NULL"),
+        Column("last_attempt", "TEXT"),
+        Column("last_outcome", "TEXT NOT NULL"),
+        Column("last_error", "TEXT NOT NULL"),
+        Column("next_trigger", "TEXT"),
+        Column("detail", "TEXT NOT NULL"),
+        Column("ca_not_after", "TEXT"),
+    ),
+    constraints=(_PER_EVIDENCE,),
+    without_rowid=True,
+    since=6,
+)
+"""Per certificate of a host, what renews it (CertRenewal)."""
+
 TABLES = (
     RUNS,
     HOSTS,
@@ -393,6 +473,9 @@ TABLES = (
     PROBE_CHAIN,
     FINDINGS,
     TLS_CONFIGS,
+    RENEWAL_SCHEDULES,
+    CERTBOT_LINEAGES,
+    CERT_RENEWALS,
 )
 """Every table, in the order they are created."""
 
@@ -474,6 +557,7 @@ MIGRATIONS: list[Migration] = [
         *superseded.VIEWS_4,
     ),
     (*declared(5), "DROP VIEW location_view", LOCATION_VIEW),
+    declared(6),
 ]
 """Migration N (1-based) takes the schema from user_version N-1 to N. Append only."""
 

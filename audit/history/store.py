@@ -263,15 +263,21 @@ class History(RunReads):
     ) -> None:
         old = fetch(
             conn,
-            "SELECT pk, seq, files_evidence, trust_evidence, listener_evidence FROM hosts"
-            " WHERE run_id = ? AND name = ?",
+            "SELECT pk, seq, files_evidence, trust_evidence, listener_evidence,"
+            " renewal_evidence FROM hosts WHERE run_id = ? AND name = ?",
             (run_id, to_sql(result.host.name)),
         )
         if old:
             conn.execute("DELETE FROM hosts WHERE pk = ?", (old[0]["pk"],))
             o = old[0]
             evidence.release(
-                conn, (o["files_evidence"], o["trust_evidence"], o["listener_evidence"])
+                conn,
+                (
+                    o["files_evidence"],
+                    o["trust_evidence"],
+                    o["listener_evidence"],
+                    o["renewal_evidence"],
+                ),
             )
         if position is not None:
             seq = position
@@ -284,7 +290,9 @@ class History(RunReads):
         files = self._evidence.files(conn, result)
         trust = self._evidence.trust(conn, result)
         listeners = self._evidence.listeners(conn, result)
-        HOSTS.insert(conn, rows.host_row(run_id, seq, result, now(), files, listeners, trust))
+        renewal = self._evidence.renewal(conn, result)
+        row = rows.host_row(run_id, seq, result, now(), files, listeners, trust, renewal)
+        HOSTS.insert(conn, row)
 
     def _store_cert(self, cert: CertInfo) -> tuple[int, str | None]:
         """Make sure the certificate is stored; returns its pk and the occurrence's variant.

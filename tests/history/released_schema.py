@@ -439,5 +439,65 @@ SCHEMA_5: tuple[str, ...] = (
         JOIN certificates c ON c.pk = l.cert_pk""",
 )
 
-RELEASED = (SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5)
+SCHEMA_6: tuple[str, ...] = (
+    # What renews the certificates: schedules, certbot lineages, per certificate.
+    "ALTER TABLE hosts ADD COLUMN renewal_evidence INTEGER REFERENCES evidence (pk)",
+    "CREATE INDEX hosts_renewal_evidence ON hosts (renewal_evidence)",
+    """CREATE TABLE renewal_schedules (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        client TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        state TEXT NOT NULL,
+        active_state TEXT NOT NULL,
+        last_trigger TEXT,
+        next_trigger TEXT,
+        last_result TEXT NOT NULL,
+        effective INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE certbot_lineages (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        name TEXT NOT NULL,
+        conf TEXT NOT NULL,
+        config_dir TEXT NOT NULL,
+        cert_path TEXT NOT NULL,
+        fullchain_path TEXT NOT NULL,
+        archive_dir TEXT NOT NULL,
+        authenticator TEXT NOT NULL,
+        server TEXT NOT NULL,
+        renew_before_expiry TEXT NOT NULL,
+        cert_sha256 TEXT NOT NULL,
+        last_attempt TEXT,
+        last_outcome TEXT NOT NULL,
+        last_error TEXT NOT NULL,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE cert_renewals (
+        evidence_pk INTEGER NOT NULL REFERENCES evidence (pk) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        cert_sha256 TEXT NOT NULL,
+        path TEXT NOT NULL,
+        mechanism TEXT NOT NULL,
+        status TEXT NOT NULL,
+        name TEXT NOT NULL,
+        schedule TEXT NOT NULL,
+        last_attempt TEXT,
+        last_outcome TEXT NOT NULL,
+        last_error TEXT NOT NULL,
+        next_trigger TEXT,
+        detail TEXT NOT NULL,
+        ca_not_after TEXT,
+        PRIMARY KEY (evidence_pk, seq)
+    ) WITHOUT ROWID""",
+)
+
+RELEASED = (SCHEMA_1, SCHEMA_2, SCHEMA_3, SCHEMA_4, SCHEMA_5, SCHEMA_6)
 """Migration N (1-based) of each release, in order."""

@@ -157,7 +157,13 @@ def _schema_3_db(path: Path, result: AuditResult) -> None:
 
     for seq, r in enumerate(result.hosts):
         row = rows.host_row(result.run_id, seq, r, NOW, None, None)
-        for new in ("files_evidence", "listener_evidence", "probe_ms", "trust_evidence"):
+        for new in (
+            "files_evidence",
+            "listener_evidence",
+            "probe_ms",
+            "trust_evidence",
+            "renewal_evidence",
+        ):
             del row[new]  # type: ignore[attr-defined]
         host_pk = _insert(conn, _hosts_3(), row)
 

@@ -15,8 +15,10 @@ from audit.errors import HistoryError
 from audit.history import History, RunStatus
 from audit.model import (
     AuditResult,
+    CertbotLineage,
     CertInfo,
     CertLocation,
+    CertRenewal,
     CollectionIssue,
     ConfigListen,
     Finding,
@@ -26,6 +28,7 @@ from audit.model import (
     HostResult,
     KeyFile,
     Listener,
+    RenewalSchedule,
     TlsConfig,
     TlsProbe,
     Unparseable,
@@ -193,7 +196,15 @@ def test_history_stores_every_field_of_the_model() -> None:
     stored = {
         AuditResult: "run_id started_at finished_at inventory hosts findings partial",
         HostResult: "host outcome detail started_at finished_at certificates unparseable"
-        " key_files issues ca_bundles listeners tls_configs bytes_received facts finished",
+        " key_files issues ca_bundles listeners tls_configs bytes_received facts finished"
+        " renewal_schedules certbot_lineages cert_renewals",
+        RenewalSchedule: "host client kind name source state active_state last_trigger"
+        " next_trigger last_result effective detail",
+        CertbotLineage: "host name conf config_dir cert_path fullchain_path archive_dir"
+        " authenticator server renew_before_expiry cert_sha256 last_attempt last_outcome"
+        " last_error",
+        CertRenewal: "host cert_sha256 path mechanism status name schedule last_attempt"
+        " last_outcome last_error next_trigger detail ca_not_after",
         Host: "name address port user key_file become groups cert_paths tls_names tls_ports"
         " probe_direct source",
         FoundCert: "cert location",
