@@ -279,6 +279,8 @@ def context(result: AuditResult, previous: AuditResult | None = None) -> dict[st
         "trust_only": [u for u in uses if not u.deployed],
         "soon": [u for u in deployed if u.days_left <= 90],
         "timeline": timeline(deployed),
+        "renewal": view.renewal_rows(result.hosts, now),
+        "schedules": [s for r in result.hosts for s in r.renewal_schedules],
         "hosts": hosts,
         "run_json": {
             "run_id": result.run_id,

@@ -246,6 +246,76 @@ def document(
         "certificates": certificates_doc(hosts, extra_certs, now),
         "listeners": listeners,
         "findings": [finding_doc(f) for f in findings],
+        **renewal_docs(hosts, now),
+    }
+
+
+def renewal_docs(hosts: Sequence[HostResult], now: datetime | None) -> dict[str, Any]:
+    """What renews each certificate (`renewal`, worst first), and the hosts' schedules and
+    certbot lineages they were judged from."""
+    rows = view.renewal_rows(hosts, now) if now is not None else []
+    if now is None:
+        rows = [view.RenewalRow(x, None, None, (), ()) for r in hosts for x in r.cert_renewals]
+    return {
+        "renewal": [
+            {
+                "host": x.renewal.host,
+                "cert_sha256": x.renewal.cert_sha256,
+                "path": x.renewal.path,
+                "mechanism": x.renewal.mechanism.value,
+                "status": x.renewal.status.value,
+                "name": x.renewal.name,
+                "schedule": x.renewal.schedule,
+                "last_attempt": iso(x.renewal.last_attempt),
+                "last_outcome": x.renewal.last_outcome,
+                "last_error": x.renewal.last_error,
+                "next_trigger": iso(x.renewal.next_trigger),
+                "ca_not_after": iso(x.renewal.ca_not_after),
+                "days_left": x.days_left,
+                "served_on": list(x.listeners),
+                "configured_in": list(x.config_lines),
+                "detail": x.renewal.detail,
+            }
+            for x in rows
+        ],
+        "renewal_schedules": [
+            {
+                "host": s.host,
+                "client": s.client,
+                "kind": s.kind,
+                "name": s.name,
+                "source": s.source,
+                "state": s.state,
+                "active_state": s.active_state,
+                "last_trigger": iso(s.last_trigger),
+                "next_trigger": iso(s.next_trigger),
+                "last_result": s.last_result,
+                "effective": s.effective,
+                "detail": s.detail,
+            }
+            for r in hosts
+            for s in r.renewal_schedules
+        ],
+        "certbot_lineages": [
+            {
+                "host": lin.host,
+                "name": lin.name,
+                "conf": lin.conf,
+                "config_dir": lin.config_dir,
+                "cert_path": lin.cert_path,
+                "fullchain_path": lin.fullchain_path,
+                "archive_dir": lin.archive_dir,
+                "authenticator": lin.authenticator,
+                "server": lin.server,
+                "renew_before_expiry": lin.renew_before_expiry,
+                "cert_sha256": lin.cert_sha256 or None,
+                "last_attempt": iso(lin.last_attempt),
+                "last_outcome": lin.last_outcome,
+                "last_error": lin.last_error,
+            }
+            for r in hosts
+            for lin in r.certbot_lineages
+        ],
     }
 
 

@@ -17,6 +17,7 @@ from audit.model import (
     AuditResult,
     CertInfo,
     CertLocation,
+    CertRenewal,
     Finding,
     HostResult,
     LocationKind,
@@ -166,3 +167,85 @@ def coverage(result: AuditResult) -> tuple[int, int, float]:
     total = len(result.hosts)
     audited = sum(1 for r in result.hosts if r.outcome.audited)
     return audited, total, (100.0 * audited / total if total else 100.0)
+
+
+@dataclass(frozen=True)
+class RenewalRow:
+    """One certificate of one host with what renews it, where it is served and which
+    configuration lines name it: a row of the Renewal sheet and the HTML section."""
+
+    renewal: CertRenewal
+    cert: CertInfo | None
+    days_left: float | None
+    listeners: tuple[str, ...]
+    """"address:port" of the host's listeners that serve it."""
+    config_lines: tuple[str, ...]
+    """"FILE line N" of the configuration directives that name its files."""
+
+    @property
+    def name(self) -> str:
+        """The certificate's short name (CN, else first SAN, else its path)."""
+        if self.cert is None:
+            return self.renewal.path
+        return self.cert.common_name or next(iter(self.cert.dns_names), "") or self.cert.subject
+
+
+RENEWAL_ORDER = ("none", "unscheduled", "rotation_off", "failing", "manual", "automated")
+"""Renewal statuses, worst first (the order reports list them)."""
+
+
+def _served_by(r: HostResult, sha: str) -> tuple[str, ...]:
+    return tuple(
+        dict.fromkeys(
+            f"{p.address}:{p.port}"
+            for li in r.listeners
+            for p in li.probes
+            if p.chain and p.chain[0].sha256 == sha
+        )
+    )
+
+
+def _named_in(r: HostResult, paths: set[str], prefix: str) -> tuple[str, ...]:
+    out = []
+    for t in r.tls_configs:
+        f = t.cert_file or ""
+        if f and (f in paths or (prefix and f.startswith(prefix))):
+            where = t.cert_config_file or t.file
+            line = t.cert_config_line if t.cert_config_file else t.line
+            out.append(f"{where} line {line}")
+    return tuple(dict.fromkeys(out))
+
+
+def renewal_rows(hosts: Sequence[HostResult], now: datetime) -> list[RenewalRow]:
+    """Every certificate's renewal, fleet-wide: the worst status first, then the soonest
+    expiry."""
+    rows = []
+    for r in hosts:
+        certs = {f.cert.sha256: f.cert for f in r.certificates}
+        for renewal in r.cert_renewals:
+            cert = certs.get(renewal.cert_sha256)
+            paths = {
+                f.location.path for f in r.certificates if f.cert.sha256 == renewal.cert_sha256
+            }
+            live = ""
+            if renewal.mechanism.value == "certbot" and "/live/" in renewal.path:
+                live = renewal.path.rsplit("/", 1)[0] + "/"
+            rows.append(
+                RenewalRow(
+                    renewal=renewal,
+                    cert=cert,
+                    days_left=days_left(cert, now) if cert is not None else None,
+                    listeners=_served_by(r, renewal.cert_sha256),
+                    config_lines=_named_in(r, paths, live),
+                )
+            )
+    order = {s: i for i, s in enumerate(RENEWAL_ORDER)}
+    return sorted(
+        rows,
+        key=lambda x: (
+            order.get(x.renewal.status.value, 0),
+            x.days_left if x.days_left is not None else float("inf"),
+            x.renewal.host,
+            x.renewal.path,
+        ),
+    )

@@ -583,34 +583,10 @@ def _key_files(wb: Workbook, result: AuditResult) -> None:
     sheet.finish()
 
 
-RENEWAL_HEADERS = [
-    "Host",
-    "Certificate",
-    "Lineage or path",
-    "Mechanism",
-    "Timer or cron",
-    "Last attempt (UTC)",
-    "Last result",
-    "Next run (UTC)",
-]
-RENEWAL_NOTE = (
-    "No renewal data in this run: certbot, cert-manager and kubeadm renewal state "
-    "is not collected yet. This sheet lists it once it is."
-)
-
-
-def _renewal(wb: Workbook) -> None:
-    sheet = _Sheet(wb, "Renewal", RENEWAL_HEADERS, [16, 30, 40, 14, 16, 20, 16, 20])
-    sheet.finish()
-    sheet.ws.auto_filter.ref = f"A1:{get_column_letter(len(RENEWAL_HEADERS))}1"
-    sheet.ws.append([])
-    note = WriteOnlyCell(sheet.ws, value=cell_text(RENEWAL_NOTE))
-    note.font = Font(italic=True, color="616E7C")
-    sheet.ws.append([note])
-
-
 def render_xlsx(result: AuditResult) -> bytes:
     """The workbook as bytes."""
+    from audit.report.xlsx_renewal import renewal_sheet  # it builds on this module's sheets
+
     now = result.finished_at
     uses = view.certificate_uses(result.hosts, now)
     wb = Workbook(write_only=True)
@@ -627,7 +603,7 @@ def render_xlsx(result: AuditResult) -> bytes:
     _listeners(wb, result, now)
     _hosts(wb, result)
     _key_files(wb, result)
-    _renewal(wb)
+    renewal_sheet(wb, result)
     out = io.BytesIO()
     wb.save(out)
     return _fixed_zip_times(out.getvalue())

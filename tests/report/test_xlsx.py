@@ -12,7 +12,8 @@ from openpyxl import load_workbook
 from openpyxl.workbook.workbook import Workbook
 
 from audit.report import view
-from audit.report.xlsx import FORMULA_PREFIXES, RENEWAL_NOTE, cell_text, render_xlsx
+from audit.report.xlsx import FORMULA_PREFIXES, cell_text, render_xlsx
+from audit.report.xlsx_renewal import RENEWAL_NOTE
 from tests.report import sample as sample_module
 
 SHEETS = [
