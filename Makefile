@@ -8,8 +8,9 @@ PYTEST_ARGS ?=
 # Fleet sizes for the fleet-scale part of `make bench` (tools/bench_fleet.py).
 BENCH_HOSTS ?= 100 300 1000
 
-# Debian packages the lab and the tests need (sshd in namespaces, nginx, chromium, busybox).
-DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash tcsh procps e2fsprogs gawk
+# Debian packages the lab and the tests need (sshd in namespaces, nginx, chromium, busybox;
+# certbot for its real timer, service and cron files, which the renewal lab hosts see).
+DEB_PACKAGES := openssh-server openssh-client iproute2 util-linux nginx-light chromium busybox openssl dash tcsh procps e2fsprogs gawk certbot
 
 .PHONY: dev sysdeps ansible-venv lint test demo bench docs clean
 

@@ -18,7 +18,13 @@ from audit.collect.ssh import SshOptions
 from audit.inventory import load_inventory
 from audit.model import HostOutcome, HostResult
 from audit.runner import FleetOptions, Observer, audit_fleet
-from tests.lab.scenarios import LISTENER_FINDINGS, canaries, canary_windows, find_leaks
+from tests.lab.scenarios import (
+    LISTENER_FINDINGS,
+    RENEWAL_FINDINGS,
+    canaries,
+    canary_windows,
+    find_leaks,
+)
 from tests.report.test_json_schema import SCHEMA_PATH
 
 pytestmark = pytest.mark.lab
@@ -110,6 +116,20 @@ def test_canary_keys_never_leave_hosts(lab, tmp_path):
     assert b"WEB nginx " in recorder.data["inline1"] and b"WEB apache " in recorder.data["inline1"]
     keys = {(c.server, c.key_file) for c in results["inline1"].tls_configs}
     assert keys == {("nginx", "data:"), ("apache", "pkcs11:")}, keys
+    # kubecfg1's kubeconfigs embed client keys (client-key-data) beside their certificates,
+    # and the kubelet's client certificate shares its file with its key: the certificates
+    # arrived, decoded on the host (KPEM); the keys did not
+    kube = recorder.data["kubecfg1"]
+    assert b"KPEM " in kube and b"CBLIN " in recorder.data["certok1"]
+    combined = {k.path: k.kind for k in results["kubecfg1"].key_files}
+    assert combined["/etc/kubernetes/admin.conf"] == "combined"
+    assert any(p.startswith("/var/lib/kubelet/pki/kubelet-client-") for p in combined)
+    embedded = {
+        f.location.path
+        for f in results["kubecfg1"].certificates
+        if f.location.kind.value == "kubeconfig"
+    }
+    assert {"/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf"} <= embedded
     assert_no_canary(received, lab, "bytes received over SSH")
 
     out = tmp_path / "out"
@@ -142,7 +162,10 @@ def test_findings_json_ranks_findings_from_every_host(lab, tmp_path):
     assert {"PRIVATE_KEY_EXPOSED", "CERT_UNPARSEABLE", "CERT_NOT_YET_VALID"} <= ids["db1"]
     for host, finding in LISTENER_FINDINGS.items():  # listeners, judged with the lab's CAs
         assert finding in ids[host], (host, ids[host])
+    for host, finding in RENEWAL_FINDINGS.items():
+        assert finding in ids[host], (host, ids[host])
     assert "web1" not in hosts_with_findings  # the healthy nginx host
+    assert "certok1" not in hosts_with_findings  # the healthy certbot host
     listeners = {(li["host"], li["port"]) for li in doc["listeners"]}
     assert {("web1", 443), ("web1", 8443), ("mail1", 25), ("db1", 443)} <= listeners
     assert {h["name"] for h in doc["hosts"]} == hosts_with_findings | {

@@ -33,6 +33,26 @@ inline1  healthy nginx on :443 whose key is inline in its configuration
          (`ssl_certificate_key "data:-----BEGIN PRIVATE KEY-----..."`, over several lines),
          and an Apache configuration (not running) naming its key by a PKCS#11 URI with a PIN:
          both are canaries, so neither may leave the host.
+certok1  healthy certbot (tests/lab/renewal_hosts.py): a lineage valid 60 days served by nginx;
+         systemctl (a stand-in answering `show`, found first on sshd's PATH) says
+         certbot.timer is enabled and active and certbot.service's last result success; the
+         log says the last run found nothing due. Raises nothing.
+certoff1 certbot whose timer systemctl reports disabled and inactive; Debian's
+         /etc/cron.d/certbot does nothing where systemd runs (CERTBOT_TIMER_INACTIVE).
+certfail1 certbot read from files (systemd is not PID 1: the timer never fires, Debian's cron
+         line runs certbot); its log (logs-dir in cli.ini) records the last renewal failing
+         with what the CA reported (CERTBOT_RENEWAL_FAILING); its certificate expires in 20
+         days. (certok1's DNS credentials token and every ACME account id are canaries.)
+norenew1 nginx serving a certificate expiring in 12 days that nothing renews
+         (RENEWAL_NOT_AUTOMATED).
+kubeadm1 a kubeadm control plane (pki, etcd, kubeconfigs with embedded client certificates,
+         the kubelet's combined client certificate+key, rotation on); apiserver.crt expires
+         in 10 days and is served on :6443 (CERT_EXPIRING, fix `kubeadm certs renew
+         apiserver`).
+kubecfg1 a control plane whose admin.conf client certificate expires in 15 days
+         (`kubeadm certs renew admin.conf`) and whose kubelet client certificate expires in
+         20 days with rotation off (RENEWAL_NOT_AUTOMATED); kubeconfigs written plain, as
+         JSON, quoted and as block scalars. Every embedded key is a canary.
 =======  ====================================================================================
 
 Every nginx is the Debian package's binary, started inside its host as
@@ -73,6 +93,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from tests import pki
+from tests.lab import renewal_hosts
 from tests.lab.netlab import Dir, Entry, File, HostSpec, Lab, Service, Symlink
 
 #: Names of the hosts of `default_fleet`, in inventory order.
@@ -89,7 +110,22 @@ DEFAULT_HOSTS = (
     "keymix1",
     "legacy1",
     "inline1",
+    "certok1",
+    "certoff1",
+    "certfail1",
+    "norenew1",
+    "kubeadm1",
+    "kubecfg1",
 )
+#: The renewal finding each host is built for (certok1, the healthy one, raises none).
+RENEWAL_FINDINGS = {
+    "certoff1": "CERTBOT_TIMER_INACTIVE",
+    "certfail1": "CERTBOT_RENEWAL_FAILING",
+    "norenew1": "RENEWAL_NOT_AUTOMATED",
+    "kubeadm1": "CERT_EXPIRING",
+    "kubecfg1": "RENEWAL_NOT_AUTOMATED",
+}
+CA_SAYS = renewal_hosts.CA_SAYS
 #: The listener finding each host is built for (the healthy web1 must raise none).
 LISTENER_FINDINGS = {
     "chain1": "CHAIN_INCOMPLETE",
@@ -574,6 +610,12 @@ def default_fleet(now: dt.datetime, hierarchy: pki.Hierarchy | None = None) -> l
         _keymix1(now, h),
         _legacy1(now, h),
         _inline1(now, h),
+        renewal_hosts.certok1(now, acme),
+        renewal_hosts.certoff1(now, acme),
+        renewal_hosts.certfail1(now, acme),
+        renewal_hosts.norenew1(now, h),
+        renewal_hosts.kubeadm1(now),
+        renewal_hosts.kubecfg1(now),
     ]
 
 
