@@ -17,7 +17,8 @@ an earlier one (Ansible's order):
 
 Then each Host field takes the first of its variables that is defined (values module):
 `ansible_ssh_host` over `ansible_host` and so on, whatever layer each came from — the
-ssh connection's rule. A field whose winning value cannot be used (not convertible, a
+ssh connection's rule; an empty user or key file passes none to ssh, and an empty host
+gives way to the next name. A field whose winning value cannot be used (not convertible, a
 template, a vault value) makes the host unusable: it is listed with the reason and not
 audited, as Ansible fails that host alone.
 
@@ -232,10 +233,14 @@ def _fields(entry: _HostEntry, winners: Mapping[str, _Layered]) -> dict[str, Any
     used."""
     value: dict[str, Any] = {}
     for field_name, names in _FIELD_VARS.items():
+        if field_name == "address":  # an empty host is passed over, as ssh's plugin does
+            names = tuple(v for v in names if winners.get(v) and winners[v].setting.value != "")
         var = next((v for v in names if v in winners), None)
         if var is None:
             continue
         setting = winners[var].setting
+        if setting.value == "" and field_name in ("user", "key_file"):
+            continue  # the ssh connection passes no User or IdentityFile then
         if setting.refused is not None:
             if field_name in _CONNECTION:
                 return setting.loc, f"{var}: {setting.refused}"

@@ -133,3 +133,13 @@ def test_host_named_like_a_group_gives_its_variables_to_the_group() -> None:
     assert hosts["mx1"].address == hosts["mail"].address == "192.0.2.25"
     later = by_name(ini("[web]\napi ansible_user=own\nw1\n[api]\na1\n"))
     assert later["api"].user == "own" and later["a1"].user is None
+
+
+def test_empty_user_key_and_host_are_not_set_as_in_the_ssh_connection() -> None:
+    inv = yml(
+        "all:\n  vars:\n    ansible_user: group_user\n  hosts:\n    e1:\n"
+        '      ansible_user: ""\n      ansible_ssh_private_key_file: ""\n'
+        '      ansible_ssh_host: ""\n      ansible_host: 10.0.0.4\n'
+    )
+    host = inv.hosts[0]
+    assert (host.user, host.key_file, host.address) == (None, None, "10.0.0.4")

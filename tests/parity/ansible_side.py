@@ -258,8 +258,9 @@ def _address(value: Any, name: str) -> object:
 
 
 def _user(value: Any) -> object:
-    """A user ssh can log in as: text without spaces or control characters, not an option."""
-    if value is None:
+    """A user ssh can log in as: text without spaces or control characters, not an option.
+    An empty one is not passed to ssh at all."""
+    if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return UNUSABLE
@@ -270,8 +271,8 @@ def _user(value: Any) -> object:
 
 
 def _key(value: Any) -> object:
-    if value is None:
-        return None
+    if value is None or value == "":
+        return None  # the plugin passes no IdentityFile for an empty one
     if not isinstance(value, str) or not value.strip():
         return UNUSABLE
     return os.path.expanduser(value.strip())
@@ -280,7 +281,12 @@ def _key(value: Any) -> object:
 def endpoint(name: str, hostvars: Mapping[str, Any]) -> dict[str, object]:
     """How Ansible's ssh connection would reach this host."""
     return {
-        "address": _address(_last(hostvars, ("ansible_host", "ansible_ssh_host")), name),
+        "address": _address(
+            _last(
+                {k: v for k, v in hostvars.items() if v != ""}, ("ansible_host", "ansible_ssh_host")
+            ),
+            name,
+        ),
         "port": _port(_last(hostvars, ("ansible_port", "ansible_ssh_port"))),
         "user": _user(_last(hostvars, ("ansible_user", "ansible_ssh_user"))),
         "key_file": _key(

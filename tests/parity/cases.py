@@ -190,6 +190,7 @@ CASES: tuple[Case, ...] = (
     Case("yaml_plain_strings", "hosts.yml", "YAML: `hosts: name` and `children: name`"),
     Case("yaml_legacy", "hosts.yml", "YAML: legacy names"),
     Case("yaml_types", "hosts.yml", "YAML: ports and booleans as text, numbers, floats"),
+    Case("yaml_edge_values", "hosts.yml", "empty user, key and host; ports and booleans as text"),
     Case("yaml_json", "hosts.json", "a JSON inventory"),
     Case("yaml_merge", "hosts.yml", "YAML anchors and << merges"),
     Case("yaml_top_level_groups", "hosts.yml", "YAML: groups at the top level"),
