@@ -252,7 +252,7 @@ def test_an_incomplete_configured_file_is_located_at_the_file_and_the_line() -> 
     assert "this file lacks its intermediate" in f.detail
     assert f.why == "high; file a server's configuration names"
     assert (
-        f"point `ssl_certificate` in {SITE} line 7 at /etc/ssl/local/shop.fullchain.fullchain.pem"
+        f"point `ssl_certificate` in {SITE} line 7 at /etc/ssl/local/shop.fullchain.complete.pem"
         in f.fix
     )
     assert "nginx -t && systemctl reload nginx" in f.fix
