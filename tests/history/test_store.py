@@ -227,5 +227,12 @@ def test_history_stores_every_field_of_the_model() -> None:
         Finding: "id severity host subject title detail diagnose fix cert_sha256 risk why"
         " days_left",
     }
+    # Waivers are applied by `run` from its waivers file after the analysis and are not
+    # stored: a stored run reads back (and re-renders) with its findings unwaived.
+    not_stored = {
+        AuditResult: {"waivers_expired", "waivers_stale", "waivers_file"},
+        Finding: {"waiver"},
+    }
     for cls, names in stored.items():
-        assert [f.name for f in dataclasses.fields(cls)] == names.split(), cls.__name__
+        fields = [f.name for f in dataclasses.fields(cls) if f.name not in not_stored.get(cls, ())]
+        assert fields == names.split(), cls.__name__
