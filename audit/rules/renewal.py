@@ -218,8 +218,9 @@ def _kubeadm_fix(r: CertRenewal, now: datetime) -> str:
     if r.name in _KUBEADM_CAS:
         return (
             f"kubeadm never renews its CAs: rotate the CA {name} by hand well before it "
-            "expires (a new CA, every certificate it signs issued again, kubeconfigs "
-            "updated), following the manual CA rotation of kubeadm's documentation."
+            "expires: a new CA trusted beside the old one, every certificate it signs issued "
+            "again (kubeadm certs renew all), kubeconfigs and kubelets given the new CA, "
+            "then the old CA removed."
         )
     text = f"Renew it with kubeadm certs renew {name} on this control-plane node"
     pod = _STATIC_POD.get(r.name)
