@@ -1,4 +1,4 @@
-"""Ansible inventories (INI, YAML, directories) -> model.Host. Nothing here executes.
+"""Ansible inventories (INI, YAML, TOML, directories) -> model.Host. Nothing here executes.
 
 Contract: `load_inventory` returns an `Inventory` or raises `InventoryError` naming the
 file and, where there is one, the line. It never raises anything else for bad input, never
@@ -9,8 +9,8 @@ an inventory goes through them:
 
 - `files`: an inventory file or directory on disk (format detection; dynamic-inventory
   scripts and vault-encrypted files refused), and the group_vars/ and host_vars/ beside it.
-- `ini` and `yamlfile`: the two inventory formats. Both record what they read, with file
-  and line, into one `builder._Builder`.
+- `ini`, `yamlfile` and `tomlfile`: the inventory formats. Each records what it reads,
+  with file and line, into one `builder._Builder`.
 - `patterns`: host names as written: `host:port`, `[ipv6]:port`, bare IPv6, ranges
   `web[01:20]`, `[a:c]`, `[1:10:2]`.
 - `values`: which variables are used, which are refused with a warning (secrets, ssh

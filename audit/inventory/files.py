@@ -1,9 +1,11 @@
 """Inventory files and directories on disk, and group_vars/ and host_vars/ beside them.
 
-- A file: at most MAX_FILE_BYTES of UTF-8 text; INI or YAML by extension, else sniffed
-  from its first meaningful line. A file that looks like a dynamic inventory script (a
-  `#!` line, a script extension, or executable without a static extension) is refused
-  and never executed; a vault-encrypted file is refused.
+- A file: at most MAX_FILE_BYTES of UTF-8 text, read as Ansible's plugins try it: `.toml`
+  as TOML; no extension, `.yml`, `.yaml` or `.json` as YAML, else as INI; anything else
+  as INI. When every reading fails, the error shown is the one of the format the text
+  looks like. A file that looks like a dynamic inventory script (a `#!` line, a script
+  extension, or executable without a static extension) or is a YAML inventory plugin
+  configuration (`plugin:`) is refused and never run; a vault-encrypted file is refused.
 - A directory: every non-hidden file in sorted order (recursively, at most MAX_DIR_DEPTH
   deep), except backups and docs (`~`, .bak, .orig, .retry, .swp, .md, .rst, .txt,
   .cfg...), as Ansible reads it (`.ini` files included). Scripts and vault files are
@@ -22,14 +24,17 @@ Files are opened without blocking, so a FIFO or a device is refused rather than 
 from __future__ import annotations
 
 import codecs
+import copy
 import os
 import re
 import stat
 from pathlib import Path
 from typing import Literal
 
-from audit.inventory.builder import _Builder, _fail, _Loc
+from audit.errors import InventoryError
+from audit.inventory.builder import _Builder, _fail, _Loc, _show
 from audit.inventory.ini import _lines, _parse_ini
+from audit.inventory.tomlfile import _parse_toml
 from audit.inventory.values import _VAULT_HEADER, _accept_var
 from audit.inventory.yamlfile import _parse_vars_file, _parse_yaml
 
@@ -40,7 +45,8 @@ MAX_DIR_DEPTH = 8
 """How deep an inventory directory is read."""
 
 _YAML_EXTS = frozenset({".yml", ".yaml", ".json"})
-_STATIC_EXTS = _YAML_EXTS | {".ini"}
+_STATIC_EXTS = _YAML_EXTS | {".ini", ".toml"}
+_PLUGIN_KEY = re.compile(r"^plugin\s*:\s*(\S.*)$", re.MULTILINE)
 _SCRIPT_EXTS = frozenset({".py", ".sh", ".bash", ".pl", ".rb", ".php", ".js", ".ps1", ".exe"})
 _IGNORED_EXTS = frozenset(
     {".orig", ".bak", ".retry", ".pyc", ".pyo", ".swp", ".md", ".rst", ".txt", ".cfg", ".rpm"}
@@ -104,12 +110,12 @@ def _script_reason(path: Path, data: bytes, mode: int) -> str | None:
     return None
 
 
-def _format_of(path: Path, text: str) -> Literal["ini", "yaml"]:
+def _format_of(path: Path, text: str) -> Literal["ini", "yaml", "toml"]:
     ext = path.suffix.lower()
     if ext in _YAML_EXTS:
         return "yaml"
-    if ext == ".ini":
-        return "ini"
+    if ext in (".ini", ".toml"):
+        return "ini" if ext == ".ini" else "toml"
     for line in _lines(text):
         line = line.strip()
         if line and line[0] not in "#;":
@@ -117,12 +123,44 @@ def _format_of(path: Path, text: str) -> Literal["ini", "yaml"]:
     return "ini"
 
 
-def _parse_text(text: str, fmt: Literal["ini", "yaml"], display: str, b: _Builder) -> None:
+def _parse_text(text: str, fmt: Literal["ini", "yaml", "toml"], display: str, b: _Builder) -> None:
     """Inventory text, already decoded and checked, read in the given format."""
     if fmt == "yaml":
         _parse_yaml(text, display, b)
+    elif fmt == "toml":
+        _parse_toml(text, display, b)
     else:
         _parse_ini(text, display, b)
+
+
+def _readings(path: Path) -> tuple[Literal["ini", "yaml", "toml"], ...]:
+    """The formats Ansible's plugins try on a file, in their order (by extension, case
+    and all)."""
+    ext = os.path.splitext(path.name)[1]
+    if ext == ".toml":
+        return ("toml",)
+    if ext in ("", *_YAML_EXTS):
+        return ("yaml", "ini")
+    return ("ini",)
+
+
+def _parse_file(text: str, path: Path, display: str, b: _Builder) -> str:
+    """Read a file as the first format that takes it (see the module doc); the builder is
+    left as it was before each reading that fails. Returns the format that took it."""
+    readings = _readings(path)
+    if len(readings) == 1:
+        _parse_text(text, readings[0], display, b)
+        return readings[0]
+    snapshot = copy.deepcopy(b.__dict__)
+    failures: dict[str, InventoryError] = {}
+    for fmt in readings:
+        try:
+            _parse_text(text, fmt, display, b)
+            return fmt
+        except InventoryError as exc:
+            failures[fmt] = exc
+            b.__dict__.update(copy.deepcopy(snapshot))
+    raise failures.get(_format_of(path, text)) or failures[readings[0]]
 
 
 def _load_file(path: Path, display: str, b: _Builder, in_dir: bool) -> None:
@@ -149,14 +187,23 @@ def _load_file(path: Path, display: str, b: _Builder, in_dir: bool) -> None:
             b.warn(loc, f"skipped: {message}")
             return
         _fail(loc, message)
-    fmt = _format_of(path, text)
+    plugin = _PLUGIN_KEY.search(text) if path.suffix in (".yml", ".yaml") else None
+    if plugin:
+        message = (
+            f"is an inventory plugin configuration (plugin: {_show(plugin.group(1))}); "
+            "inventory plugins are never run"
+        )
+        if in_dir:
+            b.warn(loc, f"skipped: {message}")
+            return
+        _fail(loc, message, hint="export its output (ansible-inventory -i FILE --list --yaml)")
+    fmt = _parse_file(text, path, display, b)
     if fmt == "ini" and data.startswith(codecs.BOM_UTF8):
         b.warn(
             _Loc(display, 1),
             "byte order mark removed (Ansible reads it as part of the first line, "
             "which then names a host or breaks the first section header)",
         )
-    _parse_text(text, fmt, display, b)
 
 
 def _ignored_name(name: str) -> bool:

@@ -187,3 +187,32 @@ def test_directory_with_a_bad_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InventoryError) as err:
         load_inventory(tmp_path)
     assert (err.value.path, err.value.line) == (os.path.join(str(tmp_path), "b.ini"), 1)
+
+
+def test_a_yaml_named_file_with_ini_text_is_read_as_ini(tmp_path: Path) -> None:
+    inv = load_inventory(write(tmp_path, "hosts.yml", "[web]\nw1 ansible_port=2201\n"))
+    assert [(h.name, h.port, h.groups) for h in inv.hosts] == [("w1", 2201, ("web",))]
+    with pytest.raises(InventoryError, match=r"hosts2\.yml:3: YAML: "):
+        load_inventory(write(tmp_path, "hosts2.yml", "all:\n  hosts: [a\n"))
+
+
+def test_a_file_no_reading_takes_shows_the_error_of_the_format_it_looks_like(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "inv/10-web", "[web]\nw1\n")
+    write(tmp_path, "inv/20-odd", "w2 ansible_port=2202\n")  # YAML text, but no mapping
+    inv = load_inventory(tmp_path / "inv")
+    assert [(h.name, h.port) for h in inv.hosts] == [("w1", None), ("w2", 2202)]
+    write(tmp_path, "inv/30-bad", "web:\n  hosts:\n    w9:\nbad:\n  hosts: [x]\n")
+    with pytest.raises(InventoryError, match=r"30-bad:5: hosts of group 'bad' must be a mapping"):
+        load_inventory(tmp_path / "inv")
+
+
+def test_inventory_plugin_configuration_is_never_run(tmp_path: Path) -> None:
+    path = write(tmp_path, "aws_ec2.yml", "plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n")
+    with pytest.raises(InventoryError, match="inventory plugins are never run"):
+        load_inventory(path)
+    write(tmp_path, "static", "[web]\nw1\n")
+    inv = load_inventory(tmp_path)
+    assert names(inv) == ["w1"]
+    assert warned(inv, "aws_ec2.yml", "skipped", "inventory plugins are never run")
