@@ -131,13 +131,13 @@ def loads_inventory(
     text: str,
     *,
     source: str = "<inventory>",
-    fmt: Literal["ini", "yaml"] = "ini",
+    fmt: Literal["ini", "yaml", "toml"] = "ini",
     limit: str | None = None,
 ) -> Inventory:
     """Like load_inventory, for inventory text already in memory (no group_vars/,
     host_vars/ or directories). `source` names the text in messages and Host.source."""
-    if fmt not in ("ini", "yaml"):
-        raise ValueError(f"fmt must be 'ini' or 'yaml', not {fmt!r}")
+    if fmt not in ("ini", "yaml", "toml"):
+        raise ValueError(f"fmt must be 'ini', 'yaml' or 'toml', not {fmt!r}")
     b = _Builder()
     text = text.removeprefix("\ufeff")
     _check_text(text, source)

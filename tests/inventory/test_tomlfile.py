@@ -8,9 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.errors import InventoryError
-from audit.inventory import load_inventory
+from audit.inventory import load_inventory, loads_inventory
 from tests.inventory.helpers import by_name, names, warned, write
 
 TOML = """\
@@ -64,3 +66,17 @@ def test_toml_errors(tmp_path: Path, text: str, line: int | None, message: str) 
         load_inventory(path)
     assert (err.value.path, err.value.line) == (str(path), line)
     assert message in str(err.value)
+
+
+TOML_ALPHABET = st.sampled_from(
+    list('[]{}=".,:\n abcx019') + ["[web]", "[web.hosts]", "hosts", "vars", "children", "\n"]
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=200), st.lists(TOML_ALPHABET, max_size=80).map("".join)))
+def test_fuzz_toml_only_raises_inventory_error(text: str) -> None:
+    try:
+        loads_inventory(text, source="inv.toml", fmt="toml")
+    except InventoryError:
+        pass
