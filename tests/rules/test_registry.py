@@ -7,10 +7,8 @@ of its diagnose and fix templates is filled by what its hits provide.
 
 from __future__ import annotations
 
-import re
 import typing
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -30,6 +28,7 @@ from audit.model import (
 from audit.rules import BY_ID, PLANNED, REGISTRY
 from audit.rules.base import CONTEXT_OF, AnyRule, CertContext, EndpointContext
 from tests import pki
+from tests.catalogue import SPEC, catalogue, parse
 from tests.rules import renewal_cases
 from tests.rules.kit import (
     NOW,
@@ -43,22 +42,13 @@ from tests.rules.kit import (
     world,
 )
 
-FINDINGS_MD = Path(__file__).resolve().parents[3] / "shared" / "spec" / "FINDINGS.md"
-
-
 IMPERATIVES = {"check", "ensure", "verify", "use", "make", "set", "enable", "disable", "add"}
 
 
-def catalogue() -> dict[str, str]:
-    """ID -> default severity text, from the markdown table."""
-    rows: dict[str, str] = {}
-    if not FINDINGS_MD.is_file():  # the spec lives beside the repository, not in it
-        pytest.skip(f"the finding catalogue {FINDINGS_MD} is not beside this checkout")
-    for line in FINDINGS_MD.read_text(encoding="utf-8").splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 4 and re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", cells[0]):
-            rows[cells[0]] = cells[-1]
-    return rows
+def test_the_recorded_catalogue_is_the_brief() -> None:
+    if not SPEC.is_file():  # the brief lives beside the repository; the copy is in tests/
+        pytest.skip(f"the finding catalogue {SPEC} is not beside this checkout")
+    assert parse(SPEC.read_text(encoding="utf-8")) == catalogue(), "python -m tests.catalogue"
 
 
 def test_catalogue_parses() -> None:
