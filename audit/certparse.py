@@ -12,6 +12,7 @@ import binascii
 import enum
 import hashlib
 import re
+import threading
 import warnings as pywarnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -287,10 +288,11 @@ def load_der(der: bytes) -> CertInfo:
     CertInfo is immutable and a function of the bytes alone, so results are memoised: a
     fleet repeats the same CA bundle on every host, and it is parsed once.
     """
-    cached = _CACHE.get(der)
-    if cached is not None:
-        _CACHE.move_to_end(der)
-        return cached
+    with _CACHE_LOCK:
+        cached = _CACHE.get(der)
+        if cached is not None:
+            _CACHE.move_to_end(der)
+            return cached
     try:
         with pywarnings.catch_warnings():
             # cryptography warns (and will refuse) on non-positive serials: we report them.
@@ -299,13 +301,17 @@ def load_der(der: bytes) -> CertInfo:
             info = describe(cert)
     except Exception as exc:  # malformed DER, or a field cryptography refuses lazily
         raise ValueError(_reason(exc)) from None
-    _CACHE[der] = info
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[der] = info
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return info
 
 
 _CACHE: OrderedDict[bytes, CertInfo] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+"""Guards both caches: hosts' answers are parsed on a worker thread while the event loop
+parses served chains."""
 _CACHE_SIZE = 8192
 
 
@@ -421,9 +427,11 @@ def _pem_blocks(data: bytes) -> tuple[list[_Block], list[bytes]]:
 
 def _pem_certificate(label: bytes, body: bytes, index: int) -> ParsedItem:
     key = (label, body)
-    cached = _BODY_CACHE.get(key)
-    if cached is not None:  # the same block on another host: no whitespace strip, no base64
-        _BODY_CACHE.move_to_end(key)
+    with _CACHE_LOCK:
+        cached = _BODY_CACHE.get(key)
+        if cached is not None:  # the same block on another host: no strip, no base64
+            _BODY_CACHE.move_to_end(key)
+    if cached is not None:
         return ParsedItem(index, "pem", cert=cached)
     try:
         der = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
@@ -436,9 +444,10 @@ def _pem_certificate(label: bytes, body: bytes, index: int) -> ParsedItem:
         cert = load_der(der)
     except ValueError as exc:
         return _bad(index, "pem", ParseReason.REFUSED, str(exc))
-    _BODY_CACHE[key] = cert
-    if len(_BODY_CACHE) > _CACHE_SIZE:
-        _BODY_CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _BODY_CACHE[key] = cert
+        if len(_BODY_CACHE) > _CACHE_SIZE:
+            _BODY_CACHE.popitem(last=False)
     return ParsedItem(index, "pem", cert=cert)
 
 

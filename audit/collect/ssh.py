@@ -7,6 +7,7 @@ Every outcome is data (model.HostResult), never an exception.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import errno
 import socket
@@ -102,6 +103,18 @@ class _Transcript:
     """The session had already ended when the script was written to its stdin."""
     cut: str = ""
     """Why the session ended before the command exited (a transport error), or ""."""
+
+
+_PARSER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
+"""Parsing a host's answer is CPU work (thousands of certificates for a large host): it
+runs on this one thread, off the event loop, so other hosts' deadlines and probes keep
+running meanwhile. One thread: parses never race each other."""
+
+
+async def parse_off_loop(host: Host, transcript: _Transcript) -> Collected:
+    """`_parse` on the parser thread; the event loop stays free while it runs."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_PARSER, _parse, host, transcript)
 
 
 def _parse(host: Host, transcript: _Transcript) -> Collected:
@@ -535,7 +548,7 @@ class _HostRun:
         if ended_early and not transcript.cut and self.client.closed:  # streams just ended
             lost = self.client.lost
             transcript.cut = _cut_reason(lost) if lost else "the host closed the connection"
-        collected = _parse(self.host, transcript)
+        collected = await parse_off_loop(self.host, transcript)
         if transcript.cut and not collected.complete:
             self.issues.append(
                 CollectionIssue(
