@@ -57,6 +57,9 @@ class HostOutcome(enum.StrEnum):
     KEY_MISMATCH = "key_mismatch"
     KEY_UNKNOWN = "key_unknown"
     FAILED = "failed"
+    INVENTORY_ERROR = "inventory_error"
+    """The inventory defines the host in a way it cannot be contacted (a port that is not
+    a number, a template): never contacted, and counted against coverage."""
 
     @property
     def audited(self) -> bool:

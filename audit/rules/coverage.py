@@ -99,6 +99,16 @@ def collection_partial(ctx: HostContext, settings: Settings) -> Iterable[Hit]:
     """The diagnose sends the path on stdin (NUL-terminated, to xargs -0): the remote shell
     never parses it, so quoting it once for the local shell is enough."""
     result = ctx.result
+    if result.outcome is HostOutcome.INVENTORY_ERROR:
+        yield Hit(
+            subject="inventory",
+            detail=result.detail,
+            values={**_values(ctx), "path": "/"},
+            diagnose=f"certaudit inventory INVENTORY --limit {shell_quote(result.host.name)}",
+            fix="Correct the host's definition at the inventory file and line the detail "
+            "names; until then the host is not audited.",
+        )
+        return
     if result.outcome is HostOutcome.FAILED:
         yield Hit(
             subject="collection",

@@ -23,7 +23,7 @@ from audit.collect.hostkeys import KnownHosts
 from audit.collect.ssh import SshOptions
 from audit.errors import AuditError, ConfigError
 from audit.history import History, HostWriter, RunStatus, default_db_path
-from audit.inventory import Inventory, load_inventory
+from audit.inventory import Inventory, Unusable, load_inventory
 from audit.model import AuditResult, Host, HostOutcome, HostResult, Severity, Waiver
 from audit.report import write_reports
 from audit.rules.base import Settings
@@ -160,9 +160,15 @@ def _prepare(settings: RunSettings, observer: Observer) -> _Prepared:
     inventory = load_inventory(settings.inventory, limit=settings.limit)
     for warning in inventory.warnings:
         observer.warning(warning)
-    positions = {h.name: i for i, h in enumerate(inventory.hosts)}
+    order = inventory.order or tuple(h.name for h in inventory.hosts)
+    positions = {name: i for i, name in enumerate(order)}
     if settings.shard is not None:
-        inventory = replace(inventory, hosts=in_shard(inventory.hosts, settings.shard))
+        shard = settings.shard
+        inventory = replace(
+            inventory,
+            hosts=in_shard(inventory.hosts, shard),
+            unusable=tuple(u for u in inventory.unusable if shard.holds(u.name)),
+        )
     known = KnownHosts.load(
         settings.known_hosts or default_known_hosts(), accept_new=settings.accept_new_host_keys
     )
@@ -281,17 +287,30 @@ def not_finished(host: Host, now: datetime) -> HostResult:
     return HostResult(host, HostOutcome.FAILED, NOT_FINISHED_DETAIL, now, now, finished=False)
 
 
+def not_usable(unusable: Unusable, now: datetime) -> HostResult:
+    """A host the inventory defines but that cannot be contacted as written: never
+    contacted, and stated like any other host that could not be audited."""
+    host = Host(name=unusable.name, address="", groups=unusable.groups, source=unusable.source)
+    return HostResult(host, HostOutcome.INVENTORY_ERROR, unusable.reason, now, now)
+
+
 def _collect(
     history: History, run: _Run, prepared: _Prepared, observer: Observer
 ) -> tuple[list[HostResult], bool]:
     """Audit the hosts not yet done, committing each as it ends. Returns every host's
-    result in inventory order and whether the run was interrupted."""
+    result in inventory order (hosts the inventory makes unusable included) and whether
+    the run was interrupted."""
     hosts = prepared.inventory.hosts
     position = prepared.positions
     todo = [h for h in hosts if h.name not in run.done]
     now = datetime.now(UTC)
     pending = {h.name: not_finished(h, now) for h in todo}
-    history.record_hosts(run.run_id, [(pending[h.name], position[h.name]) for h in todo])
+    refused = [not_usable(u, now) for u in prepared.inventory.unusable]
+    history.record_hosts(
+        run.run_id,
+        [(pending[h.name], position[h.name]) for h in todo]
+        + [(r, position[r.host.name]) for r in refused],
+    )
     arrived: dict[str, HostResult] = {}
     interrupted = False
     with HostWriter(history, run.run_id) as writer:
@@ -307,7 +326,7 @@ def _collect(
         except KeyboardInterrupt:
             interrupted = True
     results = [run.done.get(h.name) or arrived.get(h.name) or pending[h.name] for h in hosts]
-    return results, interrupted
+    return sorted([*results, *refused], key=lambda r: position[r.host.name]), interrupted
 
 
 def run_audit(settings: RunSettings, observer: Observer | None = None) -> RunOutcome:
